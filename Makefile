@@ -4,11 +4,12 @@
 CC      ?= gcc
 PREFIX  ?= /usr/local
 BUILD   := build
-PKGS    := liburing libfdt libcjson
+PKGS    := liburing libcjson
 VERSION := 0.1.0
 
-pc_cflags = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-pc_libs   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Debian 12's libfdt-dev ships no pkg-config file: fall back to -lfdt.
+pc_cflags = $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(shell pkg-config --cflags libfdt 2>/dev/null)
+pc_libs   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(shell pkg-config --libs libfdt 2>/dev/null || echo -lfdt)
 
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2
 BASEFLAGS = -std=gnu11 -g -D_GNU_SOURCE -DKVMM_VERSION='"$(VERSION)"' -Isrc -I$(BUILD)/gen $(WARN) $(pc_cflags)

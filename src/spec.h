@@ -1,0 +1,121 @@
+/*
+ * VM specification: the JSON spec file (or command-line flags) turned into
+ * plain C structs.  Only spec.c knows about JSON; everything downstream reads
+ * these structs.  The format is described in docs/spec.md.
+ *
+ * Errors are returned as 0 / -errno; the text in `err` is one line of the
+ * form "PATH: what was expected", where PATH is a JSON path ("vms[1].vcpus")
+ * or a command-line flag ("--cpus").
+ */
+#ifndef KVMM_SPEC_H
+#define KVMM_SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPEC_NAME_MAX 63          /* characters in a VM name */
+#define SPEC_VCPUS_MAX 255
+#define SPEC_MEMORY_MIN_MIB 16
+#define SPEC_PARAM_KEY_MAX 31     /* device-tree property name limit */
+
+enum console_kind { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
+enum reboot_action { REBOOT_RESTART, REBOOT_EXIT };
+
+struct spec_param {
+	char *key;
+	char *value;
+};
+
+struct vm_spec {
+	char name[SPEC_NAME_MAX + 1];  /* [A-Za-z0-9_.-]{1,63}, unique */
+	char *kernel;                  /* required, readable regular file */
+	char *initrd;                  /* optional, readable regular file */
+	char *cmdline;                 /* read-only; default "console=ttyS0" */
+	unsigned vcpus;                /* 1..255 */
+	uint64_t memory_mib;           /* 16..host MemTotal */
+	enum console_kind console;
+	char *console_path;            /* set when console == CONSOLE_FILE */
+	enum reboot_action on_reboot;
+	struct spec_param *params;     /* passed to payloads in the device tree */
+	size_t nparams;
+	char *dump_dtb;                /* optional: write the device tree here */
+};
+
+struct kvmm_spec {
+	struct vm_spec *vms;
+	size_t nvms;
+};
+
+/* The settable parts of a VM, shared by the JSON keys and the CLI flags. */
+enum vm_field {
+	VM_FIELD_NAME,
+	VM_FIELD_KERNEL,
+	VM_FIELD_INITRD,
+	VM_FIELD_CMDLINE,
+	VM_FIELD_VCPUS,
+	VM_FIELD_MEMORY,
+	VM_FIELD_CONSOLE,
+	VM_FIELD_ON_REBOOT,
+	VM_FIELD_PARAMS,
+	VM_FIELD_DUMP_DTB,
+	VM_FIELD_COUNT
+};
+
+/*
+ * Load a spec file.  Relative paths inside it are resolved against the
+ * directory that contains it.  On failure `out` is left empty.
+ */
+int spec_load_file(const char *path, struct kvmm_spec *out, char *err,
+		   size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * spec_load_file() without the host checks of vm_spec_validate() (input
+ * files, host memory, the required kernel), for callers that override
+ * fields first and validate afterwards.  Keys, types, ranges and names are
+ * still checked.
+ */
+int spec_parse_file(const char *path, struct kvmm_spec *out, char *err,
+		    size_t errlen) __attribute__((warn_unused_result));
+
+/* spec_load_file() from a string; base_dir NULL leaves relative paths as is. */
+int spec_load_string(const char *json, const char *base_dir,
+		     struct kvmm_spec *out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+void spec_free(struct kvmm_spec *spec);
+
+/* Defaults for the VM at position `index` (its name becomes "vm<index>"). */
+void vm_spec_init_defaults(struct vm_spec *vm, size_t index);
+
+/* Frees what a vm_spec owns and leaves it zeroed. */
+void vm_spec_free(struct vm_spec *vm);
+
+/*
+ * Check ranges and input files of a complete VM.  path_prefix is "" or NULL
+ * for a single VM, or e.g. "vms[1]", giving messages like "vms[1].kernel: ...".
+ */
+int vm_spec_validate(const struct vm_spec *vm, const char *path_prefix,
+		     char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* The JSON key of a field ("memory_mib" for VM_FIELD_MEMORY). */
+const char *vm_field_key(enum vm_field field);
+
+/*
+ * Set one field from its text form, as given on the command line:
+ * "4" for vcpus, "file:PATH" for console, "KEY=VALUE" for params (added, or
+ * replacing the value of an existing key).  Relative paths are joined to
+ * base_dir unless it is NULL.  Errors are reported under `label`.
+ */
+int vm_spec_field_set(struct vm_spec *vm, enum vm_field field, const char *text,
+		      const char *base_dir, const char *label, char *err,
+		      size_t errlen) __attribute__((warn_unused_result));
+
+/* The check vm_spec_validate() applies to one field, reported under `label`. */
+int vm_spec_field_check(const struct vm_spec *vm, enum vm_field field,
+			const char *label, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Host memory limit for memory_mib; 0 (the default) reads /proc/meminfo. */
+void spec_set_host_mem_mib(uint64_t mib);
+
+#endif /* KVMM_SPEC_H */

@@ -1,0 +1,161 @@
+#include "util/evloop.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#define EVLOOP_MAX_WATCHES 64
+
+struct watch {
+    int fd;
+    evloop_cb cb;
+    void *opaque;
+    bool owned;     /* close fd on destroy (timers) */
+};
+
+struct evloop {
+    int epfd;
+    int stopfd;
+    atomic_bool stop;
+    struct watch watches[EVLOOP_MAX_WATCHES];
+};
+
+int evloop_create(struct evloop **out)
+{
+    struct evloop *loop = calloc(1, sizeof(*loop));
+    struct epoll_event ev = { .events = EPOLLIN };
+    int ret;
+
+    if (!loop)
+        return -ENOMEM;
+    for (int i = 0; i < EVLOOP_MAX_WATCHES; i++)
+        loop->watches[i].fd = -1;
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (loop->epfd < 0)
+        goto out_errno;
+    loop->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (loop->stopfd < 0)
+        goto out_close_ep;
+    ev.data.ptr = NULL;   /* NULL marks the stop eventfd */
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->stopfd, &ev) < 0)
+        goto out_close_stop;
+    *out = loop;
+    return 0;
+
+out_close_stop:
+    ret = -errno;
+    close(loop->stopfd);
+    close(loop->epfd);
+    free(loop);
+    return ret;
+out_close_ep:
+    ret = -errno;
+    close(loop->epfd);
+    free(loop);
+    return ret;
+out_errno:
+    ret = -errno;
+    free(loop);
+    return ret;
+}
+
+void evloop_destroy(struct evloop *loop)
+{
+    if (!loop)
+        return;
+    for (int i = 0; i < EVLOOP_MAX_WATCHES; i++)
+        if (loop->watches[i].fd >= 0 && loop->watches[i].owned)
+            close(loop->watches[i].fd);
+    close(loop->stopfd);
+    close(loop->epfd);
+    free(loop);
+}
+
+int evloop_add_fd(struct evloop *loop, int fd, uint32_t events, evloop_cb cb, void *opaque)
+{
+    for (int i = 0; i < EVLOOP_MAX_WATCHES; i++) {
+        struct watch *w = &loop->watches[i];
+        struct epoll_event ev = { .events = events, .data.ptr = w };
+
+        if (w->fd >= 0)
+            continue;
+        *w = (struct watch){ fd, cb, opaque, false };
+        if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            w->fd = -1;
+            return -errno;
+        }
+        return 0;
+    }
+    return -ENOSPC;
+}
+
+int evloop_del_fd(struct evloop *loop, int fd)
+{
+    for (int i = 0; i < EVLOOP_MAX_WATCHES; i++) {
+        if (loop->watches[i].fd == fd) {
+            loop->watches[i].fd = -1;
+            return epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL) ? -errno : 0;
+        }
+    }
+    return -ENOENT;
+}
+
+int evloop_add_timer(struct evloop *loop, uint64_t period_ns, evloop_cb cb, void *opaque)
+{
+    struct itimerspec its = {
+        .it_interval = { period_ns / 1000000000ULL, period_ns % 1000000000ULL },
+        .it_value = { period_ns / 1000000000ULL, period_ns % 1000000000ULL },
+    };
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    int ret;
+
+    if (fd < 0)
+        return -errno;
+    if (timerfd_settime(fd, 0, &its, NULL) < 0) {
+        ret = -errno;
+        goto out_close;
+    }
+    ret = evloop_add_fd(loop, fd, EPOLLIN, cb, opaque);
+    if (ret)
+        goto out_close;
+    for (int i = 0; i < EVLOOP_MAX_WATCHES; i++)
+        if (loop->watches[i].fd == fd)
+            loop->watches[i].owned = true;
+    return fd;
+
+out_close:
+    close(fd);
+    return ret;
+}
+
+void evloop_run(struct evloop *loop)
+{
+    struct epoll_event evs[16];
+
+    while (!atomic_load(&loop->stop)) {
+        int n = epoll_wait(loop->epfd, evs, 16, -1);
+
+        if (n < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < n; i++) {
+            struct watch *w = evs[i].data.ptr;
+
+            if (!w || w->fd < 0)
+                continue;
+            w->cb(w->opaque, evs[i].events);
+        }
+    }
+}
+
+void evloop_stop(struct evloop *loop)
+{
+    uint64_t one = 1;
+
+    atomic_store(&loop->stop, true);
+    if (write(loop->stopfd, &one, sizeof(one)) < 0)
+        return;
+}

@@ -1,0 +1,24 @@
+/* A small epoll event loop: one per VM, run by the VM's I/O thread.
+ * Callbacks run on the loop's thread. */
+#ifndef KVMM_UTIL_EVLOOP_H
+#define KVMM_UTIL_EVLOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "types.h"
+
+struct evloop;
+typedef void (*evloop_cb)(void *opaque, uint32_t events);
+
+int evloop_create(struct evloop **out) WUR;
+void evloop_destroy(struct evloop *loop);
+/* Watch fd for `events` (EPOLLIN...). */
+int evloop_add_fd(struct evloop *loop, int fd, uint32_t events, evloop_cb cb, void *opaque) WUR;
+int evloop_del_fd(struct evloop *loop, int fd);
+/* A periodic timer (timerfd); returns its fd, owned by the loop. */
+int evloop_add_timer(struct evloop *loop, uint64_t period_ns, evloop_cb cb, void *opaque) WUR;
+/* Run until evloop_stop(); safe to call evloop_stop from any thread. */
+void evloop_run(struct evloop *loop);
+void evloop_stop(struct evloop *loop);
+
+#endif

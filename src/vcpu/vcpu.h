@@ -1,0 +1,56 @@
+/* vCPU threads: each runs KVM_RUN, decodes the exit and dispatches it to
+ * the VM's buses.  Nothing slow happens here. */
+#ifndef KVMM_VCPU_VCPU_H
+#define KVMM_VCPU_VCPU_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/kvm.h>
+#include "types.h"
+
+struct vm;
+struct kvm_host;
+
+enum vcpu_state { VCPU_CREATED, VCPU_RUNNING, VCPU_PAUSED, VCPU_STOPPING, VCPU_STOPPED };
+
+struct vcpu_stats {
+    uint64_t exits, io_exits, mmio_exits, other_exits;
+};
+
+struct vcpu {
+    struct vm *vm;
+    unsigned index;
+    int fd;
+    struct kvm_run *run;
+    int run_size;
+    pthread_t thread;
+    bool thread_started;
+    _Atomic pid_t tid;
+    _Atomic int state;
+    struct vcpu_stats stats;
+};
+
+int vcpu_create(struct vcpu *vcpu, struct vm *vm, const struct kvm_host *host, unsigned index) WUR;
+void vcpu_destroy(struct vcpu *vcpu);
+
+int vcpu_setup_cpuid(struct vcpu *vcpu, const struct kvm_host *host, unsigned ncpus) WUR;
+int vcpu_setup_msrs(struct vcpu *vcpu) WUR;
+/* 64-bit entry: paging on with the identity map at LAYOUT_PML4. */
+int vcpu_set_long_mode(struct vcpu *vcpu, uint64_t rip, uint64_t rsi, uint64_t rdi, uint64_t rsp) WUR;
+/* PVH entry: 32-bit protected mode, paging off, EBX = start_info. */
+int vcpu_set_pvh_mode(struct vcpu *vcpu, uint32_t eip, uint32_t ebx) WUR;
+
+int vcpu_start(struct vcpu *vcpu) WUR;
+/* Make KVM_RUN return soon (signal + immediate_exit). */
+void vcpu_kick(struct vcpu *vcpu);
+void vcpu_join(struct vcpu *vcpu);
+/* One screen of registers, to stderr. */
+void vcpu_dump(struct vcpu *vcpu, const char *why);
+
+/* Install the kick signal handler once per process. */
+int vcpu_signals_init(void) WUR;
+
+#endif

@@ -1,0 +1,63 @@
+/* One virtual machine: memory, buses, vCPUs and devices.  Devices reach
+ * the VM only through these accessors. */
+#ifndef KVMM_VM_H
+#define KVMM_VM_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include "types.h"
+
+struct vm;
+struct vm_spec;
+struct guest_mem;
+struct bus;
+struct evloop;
+struct vcpu;
+struct kvm_host;
+
+enum vm_stop_reason {
+    VM_STOP_NONE = 0,
+    VM_STOP_POWEROFF,      /* guest powered off: exit 0 */
+    VM_STOP_REBOOT,        /* guest asked for a reset */
+    VM_STOP_TEST_RESULT,   /* firmware test port reported OK or FAIL */
+    VM_STOP_TRIPLE_FAULT,
+    VM_STOP_INTERNAL_ERROR,/* emulation failure, bad exit, host error */
+    VM_STOP_GUEST_FAULT,   /* guest touched what it must not (outside RAM) */
+    VM_STOP_PANIC,         /* guest kernel panic (pvpanic) */
+    VM_STOP_SIGNAL,        /* host asked us to stop */
+};
+
+const struct vm_spec *vm_spec(const struct vm *vm);
+struct guest_mem *vm_mem(struct vm *vm);
+struct bus *vm_pio_bus(struct vm *vm);
+struct bus *vm_mmio_bus(struct vm *vm);
+unsigned vm_ncpus(const struct vm *vm);
+int vm_fd(const struct vm *vm);
+const char *vm_name(const struct vm *vm);
+struct evloop *vm_evloop(struct vm *vm);
+struct vcpu *vm_vcpu(struct vm *vm, unsigned index);
+const struct kvm_host *vm_host(const struct vm *vm);
+
+/* Build the VM described by spec (memory, irqchip, devices, vCPUs) and
+ * load its kernel.  On failure err holds a one-line reason. */
+int vm_create(const struct kvm_host *host, const struct vm_spec *spec, struct vm **out,
+              char *err, size_t errlen) WUR;
+/* Start the I/O thread and every vCPU thread. */
+int vm_start(struct vm *vm) WUR;
+/* Block until the VM stops, then join its threads. */
+enum vm_stop_reason vm_wait(struct vm *vm);
+int vm_exit_code(const struct vm *vm);
+const char *vm_stop_message(const struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+/* Drive an interrupt line of the in-kernel PIC/IOAPIC. */
+int vm_irq_line(struct vm *vm, unsigned gsi, int level) WUR;
+
+/* Ask every vCPU of the VM to stop; the first reason wins.  Safe from any
+ * thread.  exit_code is what kvmm exits with if this VM decides it. */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int exit_code,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+bool vm_stopping(const struct vm *vm);
+
+#endif

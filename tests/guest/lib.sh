@@ -1,0 +1,67 @@
+# Sourced by the Linux-guest test scripts.
+#
+#   run_guest TIMEOUT OUTFILE -- CMD...   run a VMM (kvmm, or QEMU as reference)
+#   expect_marker FILE REGEX              fail unless a line of FILE matches
+#   marker_value FILE KEY                 print VALUE of the first KEY=VALUE line
+#   guest_script_arg SCRIPT               kvmm.cmd=<base64> for the guest's /init
+#
+# Guest images: $GUEST_DIR/{vmlinuz,initramfs}-{cloud,generic}*, made by
+# scripts/build-guest.sh.
+
+KVMM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+GUEST_DIR=$KVMM_ROOT/build/guest
+RETRY_LOG=$KVMM_ROOT/build/test-retries.log
+
+# One run, without retry.  On a host with VT-x/AMD-V the command runs here;
+# otherwise inside the test host VM, where the timeout is applied inside (so
+# it does not count the test host's own boot) and again, looser, outside in
+# case the test host itself hangs.
+_run_guest_once() {
+    local secs=$1 out=$2 rc=0; shift 2
+    if "$KVMM_ROOT/scripts/host-kvm-ok.sh"; then
+        timeout -k 5 "$secs" "$@" </dev/null >"$out" 2>&1 || rc=$?
+    else
+        "$KVMM_ROOT/scripts/testhost.sh" --timeout $((secs + 60)) -- \
+            timeout -k 5 "$secs" "$@" </dev/null >"$out" 2>&1 || rc=$?
+    fi
+    # Guest consoles end lines with \r\n; tests match on plain lines.
+    sed -i 's/\r$//' "$out"
+    [ "$rc" != 137 ] || rc=124
+    return "$rc"
+}
+
+# run_guest TIMEOUT OUTFILE -- CMD...: returns CMD's status, 124 on timeout.
+# A timed-out run is retried once, loudly: a few percent of nested boots
+# stall, but a retry needed often is a bug, and build/test-retries.log lets
+# the test summary count them.
+run_guest() {
+    local secs=$1 out=$2 rc=0; shift 2
+    [ "${1-}" != -- ] || shift
+    _run_guest_once "$secs" "$out" "$@" || rc=$?
+    if [ "$rc" = 124 ]; then
+        echo "RETRY: $(basename "$0"): timed out after ${secs}s: $*" >&2
+        mkdir -p "$(dirname "$RETRY_LOG")"
+        echo "$(date -u +%FT%TZ) $(basename "$0") timeout=${secs}s $*" >>"$RETRY_LOG"
+        rc=0
+        _run_guest_once "$secs" "$out" "$@" || rc=$?
+    fi
+    return "$rc"
+}
+
+expect_marker() {
+    local file=$1 re=$2
+    if ! grep -Eq -- "$re" "$file"; then
+        echo "FAIL: no line matching /$re/ in $file; its end:" >&2
+        tail -n 20 "$file" | sed 's/^/  | /' >&2
+        return 1
+    fi
+}
+
+marker_value() {
+    sed -n "/^$2=/{s///p;q;}" "$1"
+}
+
+# The guest's /init runs this script when booted with kvmm.test=script.
+guest_script_arg() {
+    printf 'kvmm.cmd=%s' "$(printf '%s\n' "$1" | base64 -w0)"
+}

@@ -1,0 +1,718 @@
+/* Unit tests for the spec module: JSON forms, defaults, paths, errors. */
+#include <errno.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "spec.h"
+
+#define HOST_MIB 4096
+
+static char dir[PATH_MAX];     /* realpath of the fixture directory */
+static char kernel[PATH_MAX + 16];  /* dir/vmlinuz */
+static char initrd[PATH_MAX + 32];  /* dir/sub/initrd.img */
+static char json[8192];
+static char expect[8192];
+static char err[512];
+static struct kvmm_spec spec;
+
+static void file_write(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static int fixture_setup(void **state)
+{
+	char tmpl[] = "/tmp/kvmm-spec-XXXXXX", sub[PATH_MAX + 8];
+
+	(void)state;
+	if (!mkdtemp(tmpl) || !realpath(tmpl, dir))
+		return -1;
+	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", dir);
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	snprintf(initrd, sizeof(initrd), "%s/initrd.img", sub);
+	if (mkdir(sub, 0755))
+		return -1;
+	file_write(kernel, "kernel");
+	file_write(initrd, "initrd");
+	spec_set_host_mem_mib(HOST_MIB);
+	return 0;
+}
+
+static int fixture_teardown(void **state)
+{
+	char path[PATH_MAX + 32];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/spec.json", dir);
+	unlink(path);
+	unlink(initrd);
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	rmdir(path);
+	unlink(kernel);
+	rmdir(dir);
+	spec_set_host_mem_mib(0);
+	return 0;
+}
+
+static int test_teardown(void **state)
+{
+	(void)state;
+	spec_free(&spec);
+	spec_set_host_mem_mib(HOST_MIB);
+	return 0;
+}
+
+static void __attribute__((format(printf, 1, 2))) json_fmt(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(json, sizeof(json), fmt, ap);
+	va_end(ap);
+}
+
+static void __attribute__((format(printf, 1, 2))) expect_fmt(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(expect, sizeof(expect), fmt, ap);
+	va_end(ap);
+}
+
+/* Loading `json` fails with exactly the message `msg`, leaving spec empty. */
+static void load_fails(const char *msg)
+{
+	int ret = spec_load_string(json, dir, &spec, err, sizeof(err));
+
+	assert_int_equal(ret, -EINVAL);
+	assert_string_equal(err, msg);
+	assert_null(spec.vms);
+	assert_int_equal(spec.nvms, 0);
+}
+
+static void load_ok(void)
+{
+	int ret = spec_load_string(json, dir, &spec, err, sizeof(err));
+
+	if (ret)
+		fail_msg("unexpected error: %s", err);
+}
+
+/* A one-VM spec with a valid kernel plus `extra` members. */
+static void vm_json(const char *extra)
+{
+	json_fmt("{\"kernel\": \"%s\"%s%s}", kernel, *extra ? ", " : "", extra);
+}
+
+/* ---- good specs ---------------------------------------------------------- */
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	vm_json("");
+	load_ok();
+	assert_int_equal(spec.nvms, 1);
+	assert_string_equal(spec.vms[0].name, "vm0");
+	assert_string_equal(spec.vms[0].kernel, kernel);
+	assert_null(spec.vms[0].initrd);
+	assert_string_equal(spec.vms[0].cmdline, "console=ttyS0");
+	assert_int_equal(spec.vms[0].vcpus, 1);
+	assert_int_equal(spec.vms[0].memory_mib, 256);
+	assert_int_equal(spec.vms[0].console, CONSOLE_STDIO);
+	assert_null(spec.vms[0].console_path);
+	assert_int_equal(spec.vms[0].on_reboot, REBOOT_EXIT);
+	assert_int_equal(spec.vms[0].nparams, 0);
+	assert_null(spec.vms[0].dump_dtb);
+}
+
+static void test_init_defaults_index(void **state)
+{
+	struct vm_spec vm;
+
+	(void)state;
+	vm_spec_init_defaults(&vm, 7);
+	assert_string_equal(vm.name, "vm7");
+	assert_string_equal(vm.cmdline, "console=ttyS0");
+	vm_spec_free(&vm);
+}
+
+static void test_all_keys(void **state)
+{
+	const struct vm_spec *vm;
+
+	(void)state;
+	json_fmt("{\"name\": \"web-1.a_b\", \"kernel\": \"%s\", \"initrd\": \"%s\","
+		 " \"cmdline\": \"console=ttyS0 root=/dev/vda\", \"vcpus\": 255,"
+		 " \"memory_mib\": %d, \"console\": \"file:/tmp/con.log\","
+		 " \"on_reboot\": \"restart\", \"params\": {},"
+		 " \"dump_dtb\": \"/tmp/vm.dtb\"}", kernel, initrd, HOST_MIB);
+	load_ok();
+	vm = &spec.vms[0];
+	assert_string_equal(vm->name, "web-1.a_b");
+	assert_string_equal(vm->initrd, initrd);
+	assert_string_equal(vm->cmdline, "console=ttyS0 root=/dev/vda");
+	assert_int_equal(vm->vcpus, 255);
+	assert_int_equal(vm->memory_mib, HOST_MIB);
+	assert_int_equal(vm->console, CONSOLE_FILE);
+	assert_string_equal(vm->console_path, "/tmp/con.log");
+	assert_int_equal(vm->on_reboot, REBOOT_RESTART);
+	assert_string_equal(vm->dump_dtb, "/tmp/vm.dtb");
+}
+
+static void test_console_none(void **state)
+{
+	(void)state;
+	vm_json("\"console\": \"none\", \"memory_mib\": 16, \"vcpus\": 1");
+	load_ok();
+	assert_int_equal(spec.vms[0].console, CONSOLE_NONE);
+	assert_null(spec.vms[0].console_path);
+	assert_int_equal(spec.vms[0].memory_mib, 16);
+}
+
+static void test_vms_form(void **state)
+{
+	(void)state;
+	json_fmt("{\"vms\": [{\"kernel\": \"%s\", \"vcpus\": 2},"
+		 " {\"kernel\": \"%s\", \"name\": \"second\"},"
+		 " {\"kernel\": \"%s\"}]}", kernel, kernel, kernel);
+	load_ok();
+	assert_int_equal(spec.nvms, 3);
+	assert_string_equal(spec.vms[0].name, "vm0");
+	assert_int_equal(spec.vms[0].vcpus, 2);
+	assert_string_equal(spec.vms[1].name, "second");
+	assert_int_equal(spec.vms[1].vcpus, 1);
+	assert_string_equal(spec.vms[2].name, "vm2");
+	assert_string_equal(spec.vms[2].cmdline, "console=ttyS0");
+}
+
+static void test_relative_paths_file(void **state)
+{
+	char path[PATH_MAX + 16], want[PATH_MAX + 32];
+	const struct vm_spec *vm;
+	int ret;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/spec.json", dir);
+	file_write(path, "{\"kernel\": \"vmlinuz\", \"initrd\": \"sub/initrd.img\",\n"
+			 " \"console\": \"file:logs/console.log\",\n"
+			 " \"dump_dtb\": \"out.dtb\"}\n");
+	ret = spec_load_file(path, &spec, err, sizeof(err));
+	if (ret)
+		fail_msg("unexpected error: %s", err);
+	vm = &spec.vms[0];
+	assert_string_equal(vm->kernel, kernel);
+	assert_string_equal(vm->initrd, initrd);
+	snprintf(want, sizeof(want), "%s/logs/console.log", dir);
+	assert_string_equal(vm->console_path, want);
+	snprintf(want, sizeof(want), "%s/out.dtb", dir);
+	assert_string_equal(vm->dump_dtb, want);
+}
+
+static void test_relative_paths_missing(void **state)
+{
+	char path[PATH_MAX + 16];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/spec.json", dir);
+	file_write(path, "{\"vms\": [{\"kernel\": \"vmlinuz\"},\n"
+			 " {\"kernel\": \"vmlinuz\", \"initrd\": \"nope.img\"}]}\n");
+	assert_int_equal(spec_load_file(path, &spec, err, sizeof(err)), -EINVAL);
+	expect_fmt("vms[1].initrd: file not found: %s/nope.img", dir);
+	assert_string_equal(err, expect);
+	assert_null(spec.vms);
+}
+
+static void test_relative_base_dir_string(void **state)
+{
+	(void)state;
+	json_fmt("{\"kernel\": \"vmlinuz\", \"initrd\": \"sub/initrd.img\"}");
+	load_ok();
+	assert_string_equal(spec.vms[0].kernel, kernel);
+	assert_string_equal(spec.vms[0].initrd, initrd);
+}
+
+static void test_params(void **state)
+{
+	const struct vm_spec *vm;
+
+	(void)state;
+	vm_json("\"params\": {\"mode\": \"fast\", \"loops\": 42, \"delta\": -7,"
+		" \"big\": 9007199254740992, \"empty\": \"\", \"a,b.c+d-e_f\": 0}");
+	load_ok();
+	vm = &spec.vms[0];
+	assert_int_equal(vm->nparams, 6);
+	assert_string_equal(vm->params[0].key, "mode");
+	assert_string_equal(vm->params[0].value, "fast");
+	assert_string_equal(vm->params[1].key, "loops");
+	assert_string_equal(vm->params[1].value, "42");
+	assert_string_equal(vm->params[2].value, "-7");
+	assert_string_equal(vm->params[3].value, "9007199254740992");
+	assert_string_equal(vm->params[4].value, "");
+	assert_string_equal(vm->params[5].key, "a,b.c+d-e_f");
+	assert_string_equal(vm->params[5].value, "0");
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+static void test_unknown_key(void **state)
+{
+	(void)state;
+	vm_json("\"foo\": 1");
+	load_fails("foo: unknown key (expected one of: name, kernel, initrd, "
+		   "cmdline, vcpus, memory_mib, console, on_reboot, params, dump_dtb)");
+	json_fmt("{\"vms\": [{\"kernel\": \"%s\"}, {\"kernel\": \"%s\", \"cpus\": 2}]}",
+		 kernel, kernel);
+	load_fails("vms[1].cpus: unknown key (expected one of: name, kernel, "
+		   "initrd, cmdline, vcpus, memory_mib, console, on_reboot, params, "
+		   "dump_dtb)");
+	json_fmt("{\"vms\": [{\"kernel\": \"%s\"}], \"kernel\": \"%s\"}", kernel,
+		 kernel);
+	load_fails("kernel: unknown key (expected one of: vms)");
+	vm_json("\"bad key\": 1");
+	load_fails("\"bad key\": unknown key (expected one of: name, kernel, "
+		   "initrd, cmdline, vcpus, memory_mib, console, on_reboot, params, "
+		   "dump_dtb)");
+}
+
+static void test_wrong_types(void **state)
+{
+	(void)state;
+	vm_json("\"vcpus\": \"two\"");
+	load_fails("vcpus: expected an integer 1..255, got \"two\"");
+	vm_json("\"vcpus\": \"2\"");
+	load_fails("vcpus: expected an integer 1..255, got \"2\"");
+	vm_json("\"memory_mib\": true");
+	load_fails("memory_mib: expected an integer 16..4096, got true");
+	json_fmt("{\"kernel\": 5}");
+	load_fails("kernel: expected a non-empty path, got 5");
+	vm_json("\"initrd\": null");
+	load_fails("initrd: expected a non-empty path, got null");
+	vm_json("\"cmdline\": [\"a\"]");
+	load_fails("cmdline: expected a string, got an array");
+	vm_json("\"name\": {}");
+	load_fails("name: expected a name of 1..63 characters from [A-Za-z0-9_.-], "
+		   "got an object");
+	vm_json("\"console\": 1");
+	load_fails("console: expected \"stdio\", \"none\" or \"file:PATH\", got 1");
+	vm_json("\"on_reboot\": false");
+	load_fails("on_reboot: expected \"restart\" or \"exit\", got false");
+	vm_json("\"params\": []");
+	load_fails("params: expected an object of string or integer values, "
+		   "got an empty array");
+	vm_json("\"dump_dtb\": 0");
+	load_fails("dump_dtb: expected a non-empty path, got 0");
+}
+
+static void test_out_of_range(void **state)
+{
+	(void)state;
+	vm_json("\"vcpus\": 0");
+	load_fails("vcpus: expected an integer 1..255, got 0");
+	vm_json("\"vcpus\": 256");
+	load_fails("vcpus: expected an integer 1..255, got 256");
+	vm_json("\"vcpus\": 1.5");
+	load_fails("vcpus: expected an integer 1..255, got 1.5");
+	vm_json("\"vcpus\": -1");
+	load_fails("vcpus: expected an integer 1..255, got -1");
+	vm_json("\"vcpus\": 1e300");
+	load_fails("vcpus: expected an integer 1..255, got 1e+300");
+	vm_json("\"memory_mib\": 15");
+	load_fails("memory_mib: expected an integer 16..4096, got 15");
+	vm_json("\"memory_mib\": 4097");
+	load_fails("memory_mib: 4097 MiB exceeds host memory (4096 MiB)");
+}
+
+static void test_host_memory_override(void **state)
+{
+	(void)state;
+	spec_set_host_mem_mib(23975);
+	vm_json("\"memory_mib\": 100000");
+	load_fails("memory_mib: 100000 MiB exceeds host memory (23975 MiB)");
+	vm_json("\"memory_mib\": 23975");
+	load_ok();
+	assert_int_equal(spec.vms[0].memory_mib, 23975);
+}
+
+static void test_host_memory_proc(void **state)
+{
+	(void)state;
+	spec_set_host_mem_mib(0);
+	vm_json("\"memory_mib\": 1099511627776");
+	assert_int_equal(spec_load_string(json, dir, &spec, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "memory_mib: 1099511627776 MiB exceeds host "
+				    "memory ("));
+	vm_json("\"memory_mib\": 16");
+	load_ok();
+}
+
+static void test_bad_enums(void **state)
+{
+	(void)state;
+	vm_json("\"console\": \"tty\"");
+	load_fails("console: expected \"stdio\", \"none\" or \"file:PATH\", got \"tty\"");
+	vm_json("\"console\": \"file:\"");
+	load_fails("console: expected \"stdio\", \"none\" or \"file:PATH\", "
+		   "got \"file:\"");
+	vm_json("\"console\": \"STDIO\"");
+	load_fails("console: expected \"stdio\", \"none\" or \"file:PATH\", "
+		   "got \"STDIO\"");
+	vm_json("\"on_reboot\": \"reboot\"");
+	load_fails("on_reboot: expected \"restart\" or \"exit\", got \"reboot\"");
+}
+
+static void test_bad_names(void **state)
+{
+	(void)state;
+	vm_json("\"name\": \"a b\"");
+	load_fails("name: expected a name of 1..63 characters from [A-Za-z0-9_.-], "
+		   "got \"a b\"");
+	vm_json("\"name\": \"\"");
+	load_fails("name: expected a name of 1..63 characters from [A-Za-z0-9_.-], "
+		   "got \"\"");
+	vm_json("\"name\": \"a\\nb\"");
+	load_fails("name: expected a name of 1..63 characters from [A-Za-z0-9_.-], "
+		   "got \"a\\x0ab\"");
+	vm_json("\"name\": \"0123456789012345678901234567890123456789012345678901234567890123\"");
+	assert_int_equal(spec_load_string(json, dir, &spec, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "name: expected a name of 1..63 characters"));
+	vm_json("\"name\": \"012345678901234567890123456789012345678901234567890123456789012\"");
+	load_ok();
+	assert_int_equal(strlen(spec.vms[0].name), 63);
+}
+
+static void test_duplicate_names(void **state)
+{
+	(void)state;
+	json_fmt("{\"vms\": [{\"kernel\": \"%s\", \"name\": \"a\"},"
+		 " {\"kernel\": \"%s\", \"name\": \"b\"},"
+		 " {\"kernel\": \"%s\", \"name\": \"a\"}]}", kernel, kernel, kernel);
+	load_fails("vms[2].name: duplicate name \"a\" (also used by vms[0])");
+	json_fmt("{\"vms\": [{\"kernel\": \"%s\", \"name\": \"vm1\"},"
+		 " {\"kernel\": \"%s\"}]}", kernel, kernel);
+	load_fails("vms[1].name: duplicate name \"vm1\" (also used by vms[0])");
+}
+
+static void test_duplicate_keys(void **state)
+{
+	(void)state;
+	vm_json("\"vcpus\": 1, \"vcpus\": 2");
+	load_fails("vcpus: duplicate key");
+	vm_json("\"params\": {\"a\": 1, \"a\": 2}");
+	load_fails("params.a: duplicate key");
+	json_fmt("{\"vms\": [{\"kernel\": \"%s\"}], \"vms\": []}", kernel);
+	load_fails("vms: duplicate key");
+}
+
+static void test_missing_kernel(void **state)
+{
+	(void)state;
+	json_fmt("{\"vcpus\": 2}");
+	load_fails("kernel: missing required key");
+	json_fmt("{\"vms\": [{\"kernel\": \"%s\"}, {\"name\": \"x\"}]}", kernel);
+	load_fails("vms[1].kernel: missing required key");
+}
+
+static void test_missing_files(void **state)
+{
+	(void)state;
+	json_fmt("{\"kernel\": \"/nonexistent/vmlinuz\"}");
+	load_fails("kernel: file not found: /nonexistent/vmlinuz");
+	json_fmt("{\"vms\": [{\"kernel\": \"%s\"}, {\"kernel\": \"/x/y\"}]}", kernel);
+	load_fails("vms[1].kernel: file not found: /x/y");
+	vm_json("\"initrd\": \"missing.img\"");
+	expect_fmt("initrd: file not found: %s/missing.img", dir);
+	load_fails(expect);
+	json_fmt("{\"kernel\": \"%s\"}", dir);
+	expect_fmt("kernel: not a regular file: %s", dir);
+	load_fails(expect);
+	json_fmt("{\"kernel\": \"\"}");
+	load_fails("kernel: expected a non-empty path, got \"\"");
+}
+
+/* Load `json` as an unprivileged user; 0 if the error is `expect`. */
+static int load_as_nobody(void)
+{
+	if (setgid(65534) || setuid(65534))
+		return 2;
+	if (spec_load_string(json, dir, &spec, err, sizeof(err)) != -EINVAL)
+		return 3;
+	return strcmp(err, expect) ? 4 : 0;
+}
+
+static void test_unreadable_file(void **state)
+{
+	char path[PATH_MAX + 16];
+	int status;
+	pid_t pid;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/secret", dir);
+	file_write(path, "x");
+	assert_int_equal(chmod(path, 0), 0);
+	json_fmt("{\"kernel\": \"%s\"}", path);
+	expect_fmt("kernel: file not readable: %s (Permission denied)", path);
+	if (geteuid() != 0) {
+		load_fails(expect);
+	} else {
+		/* root reads anything: check from a child that is not root */
+		assert_int_equal(chmod(dir, 0755), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			_exit(load_as_nobody());
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	unlink(path);
+}
+
+static void test_bad_params(void **state)
+{
+	(void)state;
+	vm_json("\"params\": {\"n\": 1.5}");
+	load_fails("params.n: expected a string or an integer, got 1.5");
+	vm_json("\"params\": {\"n\": true}");
+	load_fails("params.n: expected a string or an integer, got true");
+	vm_json("\"params\": {\"n\": {}}");
+	load_fails("params.n: expected a string or an integer, got an object");
+	vm_json("\"params\": {\"a b\": \"x\"}");
+	load_fails("params: expected a key of 1..31 characters from "
+		   "[A-Za-z0-9,._+-], got \"a b\"");
+	vm_json("\"params\": {\"\": \"x\"}");
+	load_fails("params: expected a key of 1..31 characters from "
+		   "[A-Za-z0-9,._+-], got \"\"");
+	vm_json("\"params\": {\"k123456789012345678901234567890x\": \"x\"}");
+	load_fails("params: expected a key of 1..31 characters from "
+		   "[A-Za-z0-9,._+-], got \"k123456789012345678901234567890x\"");
+}
+
+static void test_invalid_json(void **state)
+{
+	(void)state;
+	json_fmt("{\n  \"kernel\": \"x\",\n  oops\n}\n");
+	assert_int_equal(spec_load_string(json, dir, &spec, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "(root): invalid JSON at line 3, column "));
+	json_fmt("{\"kernel\": \"x\"} trailing");
+	load_fails("(root): invalid JSON at line 1, column 17");
+	json_fmt("%s", "");
+	load_fails("(root): invalid JSON at line 1, column 1");
+	json_fmt("{\"vcpus\": 1,\n}");
+	assert_int_equal(spec_load_string(json, dir, &spec, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "(root): invalid JSON at line 2"));
+}
+
+static void test_bad_top_level(void **state)
+{
+	(void)state;
+	json_fmt("[1, 2]");
+	load_fails("(root): expected an object, got an array");
+	json_fmt("\"vm\"");
+	load_fails("(root): expected an object, got \"vm\"");
+	json_fmt("{\"vms\": {}}");
+	load_fails("vms: expected a non-empty array of VM objects, got an object");
+	json_fmt("{\"vms\": []}");
+	load_fails("vms: expected a non-empty array of VM objects, got an empty array");
+	json_fmt("{\"vms\": [{\"kernel\": \"%s\"}, 3]}", kernel);
+	load_fails("vms[1]: expected a VM object, got 3");
+}
+
+static void test_load_file_missing(void **state)
+{
+	(void)state;
+	assert_int_equal(spec_load_file("/nonexistent/spec.json", &spec, err,
+					sizeof(err)), -ENOENT);
+	assert_string_equal(err, "/nonexistent/spec.json: cannot read spec file: "
+			    "No such file or directory");
+	assert_int_equal(spec_load_file(dir, &spec, err, sizeof(err)), -EINVAL);
+	expect_fmt("%s: cannot read spec file: not a regular file", dir);
+	assert_string_equal(err, expect);
+}
+
+static void test_load_file_syntax(void **state)
+{
+	char path[PATH_MAX + 16];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/spec.json", dir);
+	file_write(path, "{\n\"kernel\": \"vmlinuz\"\n\"vcpus\": 2}\n");
+	assert_int_equal(spec_load_file(path, &spec, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "(root): invalid JSON at line 3, column 1");
+}
+
+static void test_parse_file_defers_host_checks(void **state)
+{
+	char path[PATH_MAX + 16];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/spec.json", dir);
+	file_write(path, "{\"initrd\": \"gone.img\", \"memory_mib\": 9000}\n");
+	assert_int_equal(spec_parse_file(path, &spec, err, sizeof(err)), 0);
+	assert_int_equal(spec.nvms, 1);
+	assert_null(spec.vms[0].kernel);
+	assert_int_equal(spec.vms[0].memory_mib, 9000);
+	assert_int_equal(vm_spec_validate(&spec.vms[0], "", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "kernel: missing required key");
+	spec_free(&spec);
+	assert_int_equal(spec_load_file(path, &spec, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "kernel: missing required key");
+	/* document errors are still reported */
+	file_write(path, "{\"vcpus\": 0}\n");
+	assert_int_equal(spec_parse_file(path, &spec, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "vcpus: expected an integer 1..255, got 0");
+	assert_null(spec.vms);
+}
+
+static void test_validate_prefix(void **state)
+{
+	struct vm_spec vm;
+
+	(void)state;
+	vm_spec_init_defaults(&vm, 2);
+	assert_int_equal(vm_spec_validate(&vm, "vms[2]", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "vms[2].kernel: missing required key");
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_KERNEL, kernel, NULL,
+					   "kernel", err, sizeof(err)), 0);
+	assert_int_equal(vm_spec_validate(&vm, NULL, err, sizeof(err)), 0);
+	vm.vcpus = 0;
+	assert_int_equal(vm_spec_validate(&vm, "vms[2]", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "vms[2].vcpus: expected an integer 1..255, got 0");
+	vm.vcpus = 4;
+	vm.memory_mib = 5000;
+	assert_int_equal(vm_spec_validate(&vm, "", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "memory_mib: 5000 MiB exceeds host memory (4096 MiB)");
+	vm_spec_free(&vm);
+}
+
+static void test_field_set_text(void **state)
+{
+	struct vm_spec vm;
+
+	(void)state;
+	vm_spec_init_defaults(&vm, 0);
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_MEMORY, "1024", NULL,
+					   "--memory", err, sizeof(err)), 0);
+	assert_int_equal(vm.memory_mib, 1024);
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_MEMORY, "1024k", NULL,
+					   "--memory", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "--memory: expected an integer 16..4096, got \"1024k\"");
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_CONSOLE, "file:c.log",
+					   "/base", "--console", err, sizeof(err)), 0);
+	assert_int_equal(vm.console, CONSOLE_FILE);
+	assert_string_equal(vm.console_path, "/base/c.log");
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_CONSOLE, "stdio", NULL,
+					   "--console", err, sizeof(err)), 0);
+	assert_null(vm.console_path);
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_PARAMS, "a=1", NULL,
+					   "--param", err, sizeof(err)), 0);
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_PARAMS, "a=2=3", NULL,
+					   "--param", err, sizeof(err)), 0);
+	assert_int_equal(vm.nparams, 1);
+	assert_string_equal(vm.params[0].value, "2=3");
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_CMDLINE, "", NULL,
+					   "--cmdline", err, sizeof(err)), 0);
+	assert_string_equal(vm.cmdline, "");
+	assert_string_equal(vm_field_key(VM_FIELD_MEMORY), "memory_mib");
+	vm_spec_free(&vm);
+}
+
+static void test_long_value_one_line(void **state)
+{
+	char big[1000];
+
+	(void)state;
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	big[10] = '\n';
+	json_fmt("{\"kernel\": \"%s\", \"console\": \"%s\"}", kernel, big);
+	assert_int_equal(spec_load_string(json, dir, &spec, err, sizeof(err)),
+			 -EINVAL);
+	assert_null(strchr(err, '\n'));
+	assert_non_null(strstr(err, "...\""));
+	assert_true(strlen(err) < 200);
+}
+
+/* The shipped configs use only known keys and sane values. */
+static void test_shipped_configs(void **state)
+{
+	static const char *const files[] = {
+		"configs/default.json", "configs/two-vms.json",
+		"configs/generic-kernel.json", "configs/reboot-restart.json",
+	};
+	size_t i;
+	int ret;
+
+	(void)state;
+	if (access(files[0], R_OK))
+		skip();  /* not run from the source tree */
+	spec_set_host_mem_mib(65536);
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		ret = spec_load_file(files[i], &spec, err, sizeof(err));
+		if (ret && !(strstr(err, "file not found: ") &&
+			     strstr(err, "/build/guest/")))
+			fail_msg("%s: %s", files[i], err);
+		spec_free(&spec);
+	}
+}
+
+#define T(fn) cmocka_unit_test_teardown(fn, test_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_defaults),
+		T(test_init_defaults_index),
+		T(test_all_keys),
+		T(test_console_none),
+		T(test_vms_form),
+		T(test_relative_paths_file),
+		T(test_relative_paths_missing),
+		T(test_relative_base_dir_string),
+		T(test_params),
+		T(test_unknown_key),
+		T(test_wrong_types),
+		T(test_out_of_range),
+		T(test_host_memory_override),
+		T(test_host_memory_proc),
+		T(test_bad_enums),
+		T(test_bad_names),
+		T(test_duplicate_names),
+		T(test_duplicate_keys),
+		T(test_missing_kernel),
+		T(test_missing_files),
+		T(test_unreadable_file),
+		T(test_bad_params),
+		T(test_invalid_json),
+		T(test_bad_top_level),
+		T(test_load_file_missing),
+		T(test_load_file_syntax),
+		T(test_parse_file_defers_host_checks),
+		T(test_validate_prefix),
+		T(test_field_set_text),
+		T(test_long_value_one_line),
+		T(test_shipped_configs),
+	};
+
+	return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
+}
