@@ -121,9 +121,12 @@ static const char *spec_show(const char *s, char *buf, size_t len)
 	return buf;
 }
 
+/* Keys are shown as written if short and tame, else quoted and shortened. */
 static bool spec_key_is_plain(const char *key)
 {
-	if (!*key)
+	size_t n = strlen(key);
+
+	if (n == 0 || n > 32)
 		return false;
 	for (; *key; key++)
 		if (!isalnum((unsigned char)*key) && *key != '_' && *key != '-')
@@ -135,7 +138,7 @@ static bool spec_key_is_plain(const char *key)
 static void spec_path_join(char *dst, size_t len, const char *prefix,
 			   const char *key)
 {
-	char quoted[SPEC_GOT_LEN];
+	char quoted[48];
 	const char *k = key;
 
 	if (!spec_key_is_plain(key)) {

@@ -1,0 +1,68 @@
+#!/bin/bash
+# Runs every test tier and ends with "N passed, N failed".
+#   1. unit tests (cmocka), normal build and ASan+UBSan build
+#   2. firmware payloads on this host's /dev/kvm
+#   3. Linux guests (Debian kernels), through the test host VM when this
+#      host's KVM cannot run them
+# Each tier prints "PASS name" / "FAIL name: reason" lines; this script
+# counts them.  Set KVMM_TIERS="unit fw" to run a subset.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+tiers=${KVMM_TIERS:-unit fw guest}
+log=build/test-results.log
+: >"$log"
+rm -f build/test-retries.log
+
+run_unit_binary() {
+    local bin=$1 label=$2 out
+    out=$("$bin" 2>&1)
+    local rc=$?
+    # cmocka prints "[       OK ] name" and "[  FAILED  ] name" per test
+    local ok fail
+    ok=$(grep -c '^\[       OK \]' <<<"$out")
+    fail=$(grep -E '^\[  (FAILED|ERROR)  \] [a-z_0-9]+$' <<<"$out" | wc -l)
+    grep -E '^\[       OK \]' <<<"$out" | sed -E "s/^\[       OK \] (.*)/PASS $label:\1/"
+    grep -E '^\[  (FAILED|ERROR)  \] [a-z_0-9]+$' <<<"$out" | sed -E "s/^\[  (FAILED|ERROR)  \] (.*)/FAIL $label:\2/"
+    if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+        echo "FAIL $label: exited with status $rc"
+        echo "$out" | tail -20 >&2
+    elif [ "$fail" -ne 0 ]; then
+        echo "$out" | grep -v '^\[' | tail -20 >&2
+    fi
+    [ "$ok" -gt 0 ] || [ "$rc" -ne 0 ] || echo "FAIL $label: ran no test"
+}
+
+tier_unit() {
+    echo "== unit tests" >&2
+    for bin in build/unit/test_*; do
+        [ -x "$bin" ] && run_unit_binary "$bin" "unit/$(basename "$bin")"
+    done
+    echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer" >&2
+    for bin in build/unit-asan/test_*; do
+        [ -x "$bin" ] && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+            run_unit_binary "$bin" "asan/$(basename "$bin")"
+    done
+}
+
+tier_fw() {
+    echo "== firmware payloads on this host's /dev/kvm" >&2
+    bash tests/fw/run.sh
+}
+
+tier_guest() {
+    echo "== Linux guests" >&2
+    bash tests/guest/run.sh
+}
+
+for t in $tiers; do
+    "tier_$t" 2>&1 | tee -a "$log" | grep -E '^(PASS|FAIL|==|RETRY)' || true
+done
+
+passed=$(grep -c '^PASS ' "$log")
+failed=$(grep -c '^FAIL ' "$log")
+if [ -s build/test-retries.log ]; then
+    echo "retries: $(wc -l <build/test-retries.log) (see build/test-retries.log)"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
