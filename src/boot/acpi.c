@@ -511,7 +511,10 @@ static size_t fadt_emit(struct acpi_out *o, gpa_t dsdt, gpa_t facs)
     f.x_pm_tmr_blk = gas_io(PORT_ACPI_PM_TMR, 4, 0);
     f.p_lvl2_lat = 0x0FFF;          /* > 100: no C2 */
     f.p_lvl3_lat = 0x0FFF;          /* > 1000: no C3 */
-    f.iapc_boot_arch = FADT_BOOT_LEGACY | FADT_BOOT_8042;
+    /* No 8042 flag: the guest then skips probing a PS/2 controller that
+     * does not exist (seconds of timeouts).  Port 0x64 still takes the
+     * 0xFE reset pulse. */
+    f.iapc_boot_arch = FADT_BOOT_LEGACY;
     f.flags = FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON |
               FADT_F_RESET_REG_SUP;
     f.reset_reg = gas_io(PORT_ACPI_RESET, 1, 1);

@@ -80,6 +80,12 @@ static void cpuid_fix_entry(struct kvm_cpuid_entry2 *e, unsigned index, unsigned
         e->edx |= ncpus > 1 ? (1u << 28) : 0;   /* HTT: more than one logical CPU */
         e->ecx |= 1u << 31;                     /* running under a hypervisor */
         break;
+    case 0xd:
+        /* XSAVE area size for the features the guest will enable (all of
+         * them): the guest checks it against its own sum of the parts. */
+        if (e->index == 0)
+            e->ebx = e->ecx;
+        break;
     case 0xa:   /* no architectural PMU: guests must not poke PMU MSRs */
         e->eax = e->ebx = e->ecx = e->edx = 0;
         break;

@@ -183,7 +183,7 @@ static void test_fadt(void **state)
                                   FADT_F_SLP_BUTTON | FADT_F_RESET_REG_SUP);
     assert_false(f.flags & FADT_F_HW_REDUCED);
     assert_false(f.flags & FADT_F_PWR_BUTTON);
-    assert_int_equal(f.iapc_boot_arch, FADT_BOOT_LEGACY | FADT_BOOT_8042);
+    assert_int_equal(f.iapc_boot_arch, FADT_BOOT_LEGACY);
 }
 
 struct madt_count {
