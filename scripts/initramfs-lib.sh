@@ -93,7 +93,7 @@ pack_cpio() {
 # payload is found, and the caller falls back to the bzImage.
 extract_vmlinux() {
     local in=$1 out=$2 fmt magic off
-    for fmt in 'xz:\xfd7zXZ\x00' 'zstd:\x28\xb5\x2f\xfd' 'gzip:\x1f\x8b\x08'; do
+    for fmt in 'lz4:\x02\x21\x4c\x18' 'xz:\xfd7zXZ\x00' 'zstd:\x28\xb5\x2f\xfd' 'gzip:\x1f\x8b\x08'; do
         magic=${fmt#*:} fmt=${fmt%%:*}
         off=$(LC_ALL=C grep -obUaP -m1 "$magic" "$in" | LC_ALL=C cut -d: -f1 | sed -n 1p)
         [ -n "$off" ] || continue

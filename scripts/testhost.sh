@@ -76,11 +76,12 @@ nonce=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
     fi
 } >"$run/params"
 {
-    printf 'cd -- %q || { echo "testhost: no %q inside the test host" >&2; exit 125; }\n' "$PWD" "$PWD"
+    printf 'cd -- %q || exit 125\n' "$PWD"
     for v in PATH TERM LANG LC_ALL $(compgen -A variable KVMM_ || true); do
         [ -z "${!v+set}" ] || printf 'export %s=%q\n' "$v" "${!v}"
     done
     echo 'export HOME=/tmp  # the real home is on the read-only root'
+    echo 'export KVMM_IN_TESTHOST=1'
     printf 'exec'; printf ' %q' "$@"; echo
 } >"$run/run.sh"
 
@@ -137,17 +138,28 @@ console_filter() {
     done
 }
 
-set +e
+# QEMU runs in the background so that Ctrl-C or a kill of this script,
+# which bash only acts on between commands, can stop it at once.
+mkfifo "$run/console.fifo"
+console_filter <"$run/console.fifo" &
+fpid=$!
+saved=
 if [ $interactive = 1 ]; then
-    saved=$(stty -g 2>/dev/null)
-    "${tmo[@]}" "${qemu[@]}" 2>"$run/qemu.err" | console_filter
-    rc=${PIPESTATUS[0]}
-    [ -z "$saved" ] || stty "$saved"
+    saved=$(stty -g 2>/dev/null) || true
+    "${tmo[@]}" "${qemu[@]}" <&0 >"$run/console.fifo" 2>"$run/qemu.err" &
 else
-    "${tmo[@]}" "${qemu[@]}" </dev/null 2>"$run/qemu.err" | console_filter
-    rc=${PIPESTATUS[0]}
+    "${tmo[@]}" "${qemu[@]}" </dev/null >"$run/console.fifo" 2>"$run/qemu.err" &
 fi
-set -e
+qpid=$! stopped=0
+trap 'stopped=1; kill -TERM $qpid 2>/dev/null' INT TERM
+while :; do
+    rc=0
+    wait $qpid || rc=$?
+    kill -0 $qpid 2>/dev/null || break   # else wait was cut short by a signal
+done
+wait $fpid || true
+[ -z "$saved" ] || stty "$saved"
+[ $stopped = 0 ] || exit 130
 
 if [ -s "$run/status" ]; then
     exit "$(cat "$run/status")"

@@ -8,6 +8,7 @@
  */
 #include "spec.h"
 
+#include <assert.h>
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -72,7 +73,15 @@ static int spec_fail_nomem(char *err, size_t errlen, const char *label)
 	return -ENOMEM;
 }
 
-/* `s` as a JSON-style string literal on one line, shortened if long. */
+/* How many characters `c` takes inside a quoted string; 1 = as is. */
+static size_t spec_quote_width(unsigned char c)
+{
+	if (c == '"' || c == '\\' || c == '\n' || c == '\t' || c == '\r')
+		return 2;
+	return (c < 0x20 || c == 0x7f) ? 6 : 1;
+}
+
+/* `s` as a JSON string literal on one line, shortened if long. */
 static void spec_quote(char *dst, size_t len, const char *s)
 {
 	size_t n = 0, w;
@@ -86,14 +95,15 @@ static void spec_quote(char *dst, size_t len, const char *s)
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
-		w = (c == '"' || c == '\\') ? 2 : (c < 0x20 || c == 0x7f) ? 4 : 1;
+		w = spec_quote_width(c);
 		if (n + w + sizeof("...\"") > len)
 			break;  /* keep room for the ellipsis, quote and NUL */
-		if (w == 4) {
-			snprintf(dst + n, len - n, "\\x%02x", c);
+		if (w == 6) {
+			snprintf(dst + n, len - n, "\\u%04x", c);
 		} else if (w == 2) {
 			dst[n] = '\\';
-			dst[n + 1] = (char)c;
+			dst[n + 1] = c == '\n' ? 'n' : c == '\t' ? 't' :
+				     c == '\r' ? 'r' : (char)c;
 		} else {
 			dst[n] = (char)c;
 		}
@@ -238,8 +248,7 @@ void spec_free(struct kvmm_spec *spec)
 
 const char *vm_field_key(enum vm_field field)
 {
-	if ((unsigned)field >= VM_FIELD_COUNT)
-		return "?";
+	assert((unsigned)field < VM_FIELD_COUNT);
 	return spec_field_keys[field];
 }
 
@@ -248,7 +257,7 @@ const char *vm_field_key(enum vm_field field)
 /* What a field accepts, as it appears after "expected " in messages. */
 static const char *spec_expected(enum vm_field field, char *buf, size_t len)
 {
-	uint64_t host = spec_host_mem_mib();
+	uint64_t host;
 
 	switch (field) {
 	case VM_FIELD_NAME:
@@ -262,6 +271,7 @@ static const char *spec_expected(enum vm_field field, char *buf, size_t len)
 	case VM_FIELD_VCPUS:
 		return "an integer 1..255";
 	case VM_FIELD_MEMORY:
+		host = spec_host_mem_mib();
 		if (!host)
 			return "an integer of at least 16";
 		snprintf(buf, len, "an integer 16..%" PRIu64, host);
@@ -341,7 +351,9 @@ static int spec_range_check(enum vm_field field, uint64_t v, const char *got,
 {
 	if (field == VM_FIELD_VCPUS && (v < 1 || v > SPEC_VCPUS_MAX))
 		return spec_fail_expected(field, got, label, err, errlen);
-	if (field == VM_FIELD_MEMORY && v < SPEC_MEMORY_MIN_MIB)
+	/* the upper bound keeps the size in bytes in 64 bits */
+	if (field == VM_FIELD_MEMORY &&
+	    (v < SPEC_MEMORY_MIN_MIB || v > (UINT64_MAX >> 20)))
 		return spec_fail_expected(field, got, label, err, errlen);
 	return 0;
 }
@@ -509,20 +521,21 @@ static int spec_param_put(struct vm_spec *vm, const char *key, const char *value
 			return 0;
 		}
 	}
-	k = strdup(key);
 	p = realloc(vm->params, (vm->nparams + 1) * sizeof(*p));
-	if (!k || !p) {
-		free(k);
-		free(v);
-		if (p)
-			vm->params = p;
-		return -ENOMEM;
-	}
+	if (!p)
+		goto out_free_value;
 	vm->params = p;
+	k = strdup(key);
+	if (!k)
+		goto out_free_value;
 	vm->params[vm->nparams].key = k;
 	vm->params[vm->nparams].value = v;
 	vm->nparams++;
 	return 0;
+
+out_free_value:
+	free(v);
+	return -ENOMEM;
 }
 
 static int spec_param_set_text(struct vm_spec *vm, const char *text,

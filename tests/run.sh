@@ -1,15 +1,16 @@
 #!/bin/bash
 # Runs every test tier and ends with "N passed, N failed".
 #   1. unit tests (cmocka), normal build and ASan+UBSan build
-#   2. firmware payloads on this host's /dev/kvm
-#   3. Linux guests (Debian kernels), through the test host VM when this
+#   2. the launcher's help and error messages
+#   3. firmware payloads on this host's /dev/kvm
+#   4. Linux guests (Debian kernels), through the test host VM when this
 #      host's KVM cannot run them
 # Each tier prints "PASS name" / "FAIL name: reason" lines; this script
 # counts them.  Set KVMM_TIERS="unit fw" to run a subset.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-tiers=${KVMM_TIERS:-unit fw guest}
+tiers=${KVMM_TIERS:-unit cli fw guest}
 log=build/test-results.log
 : >"$log"
 rm -f build/test-retries.log
@@ -43,6 +44,11 @@ tier_unit() {
         [ -x "$bin" ] && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
             run_unit_binary "$bin" "asan/$(basename "$bin")"
     done
+}
+
+tier_cli() {
+    echo "== launcher: help, diagnostics and input errors" >&2
+    bash tests/cli/run.sh
 }
 
 tier_fw() {

@@ -12,7 +12,7 @@
 #define ACPI_CREATOR_ID    "KVMM"
 #define ACPI_TABLE_ALIGN   16
 #define ACPI_FACS_ALIGN    64
-#define ACPI_MAX_XSDT      4
+#define ACPI_MAX_XSDT      3     /* FADT, MADT, MCFG */
 
 /*
  * Output cursor over the caller's buffer.  The first failure sticks in

@@ -121,8 +121,8 @@ struct acpi_fadt {
     uint64_t hypervisor_vendor_id;
 } __attribute__((packed));
 _Static_assert(sizeof(struct acpi_fadt) == 276, "FADT layout");
-_Static_assert(__builtin_offsetof(struct acpi_fadt, flags) == 112, "FADT flags");
-_Static_assert(__builtin_offsetof(struct acpi_fadt, x_dsdt) == 140, "FADT X_DSDT");
+_Static_assert(offsetof(struct acpi_fadt, flags) == 112, "FADT flags");
+_Static_assert(offsetof(struct acpi_fadt, x_dsdt) == 140, "FADT X_DSDT");
 
 #define FADT_F_WBINVD        (1u << 0)
 #define FADT_F_PROC_C1       (1u << 2)

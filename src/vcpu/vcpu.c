@@ -38,9 +38,15 @@ int vcpu_create(struct vcpu *vcpu, struct vm *vm, const struct kvm_host *host, u
     memset(vcpu, 0, sizeof(*vcpu));
     vcpu->vm = vm;
     vcpu->index = index;
+    vcpu->stats_fd = -1;
     vcpu->fd = kvm_ioctl(vm_fd(vm), KVM_CREATE_VCPU, (void *)(uintptr_t)index);
     if (vcpu->fd < 0)
         return vcpu->fd;
+    /* Now, not on demand: the ioctl waits for KVM_RUN to return. */
+    if (kvm_check_extension(vm_fd(vm), KVM_CAP_BINARY_STATS_FD) > 0)
+        vcpu->stats_fd = kvm_ioctl(vcpu->fd, KVM_GET_STATS_FD, NULL);
+    if (vcpu->stats_fd < 0)
+        vcpu->stats_fd = -1;
     vcpu->run_size = host->run_size;
     vcpu->run = mmap(NULL, host->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
     if (vcpu->run == MAP_FAILED) {
@@ -59,8 +65,11 @@ void vcpu_destroy(struct vcpu *vcpu)
         munmap(vcpu->run, vcpu->run_size);
     if (vcpu->fd >= 0)
         close(vcpu->fd);
+    if (vcpu->stats_fd >= 0)
+        close(vcpu->stats_fd);
     vcpu->run = NULL;
     vcpu->fd = -1;
+    vcpu->stats_fd = -1;
 }
 
 static unsigned bits_for(unsigned n)
@@ -373,7 +382,12 @@ static void *vcpu_thread(void *arg)
     pthread_setname_np(pthread_self(), name);
     atomic_store(&vcpu->state, VCPU_RUNNING);
     while (!vm_stopping(vcpu->vm)) {
-        int ret = ioctl(vcpu->fd, KVM_RUN, 0);
+        int ret;
+
+        /* A clean point: no exit half-handled, guest state all in KVM. */
+        if (vm_pause_point(vcpu->vm, vcpu))
+            continue;
+        ret = ioctl(vcpu->fd, KVM_RUN, 0);
 
         if (ret < 0) {
             if (errno == EINTR || errno == EAGAIN) {
@@ -387,6 +401,7 @@ static void *vcpu_thread(void *arg)
         if (!vcpu_handle_exit(vcpu))
             break;
     }
+    atomic_store(&vcpu->state, VCPU_STOPPING);
     atomic_store(&vcpu->state, VCPU_STOPPED);
     return NULL;
 }

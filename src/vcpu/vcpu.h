@@ -14,10 +14,13 @@
 struct vm;
 struct kvm_host;
 
+/* CREATED -> RUNNING <-> PAUSED; RUNNING or PAUSED -> STOPPING -> STOPPED.
+ * Only the vCPU's own thread moves it; others read it. */
 enum vcpu_state { VCPU_CREATED, VCPU_RUNNING, VCPU_PAUSED, VCPU_STOPPING, VCPU_STOPPED };
 
+/* kvmm's own counters, written by the vCPU thread only. */
 struct vcpu_stats {
-    uint64_t exits, io_exits, mmio_exits, other_exits;
+    uint64_t exits, io_exits, mmio_exits, other_exits, pauses;
 };
 
 struct vcpu {
@@ -31,6 +34,7 @@ struct vcpu {
     _Atomic pid_t tid;
     _Atomic int state;
     struct vcpu_stats stats;
+    int stats_fd;           /* KVM_GET_STATS_FD, -1 when unsupported */
 };
 
 int vcpu_create(struct vcpu *vcpu, struct vm *vm, const struct kvm_host *host, unsigned index) WUR;
@@ -49,6 +53,13 @@ void vcpu_kick(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
 /* One screen of registers, to stderr. */
 void vcpu_dump(struct vcpu *vcpu, const char *why);
+
+const char *vcpu_state_name(enum vcpu_state state);
+
+/* Call fn for every scalar counter of KVM's binary statistics (exits,
+ * halt_exits, ...).  Safe from any thread: reads never block on KVM_RUN. */
+typedef void (*vcpu_stat_fn)(void *ctx, const char *name, uint64_t value);
+int vcpu_kvm_stats_read(struct vcpu *vcpu, vcpu_stat_fn fn, void *ctx) WUR;
 
 /* Install the kick signal handler once per process. */
 int vcpu_signals_init(void) WUR;

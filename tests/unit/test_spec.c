@@ -388,8 +388,12 @@ static void test_bad_names(void **state)
 		   "got \"\"");
 	vm_json("\"name\": \"a\\nb\"");
 	load_fails("name: expected a name of 1..63 characters from [A-Za-z0-9_.-], "
-		   "got \"a\\x0ab\"");
-	vm_json("\"name\": \"0123456789012345678901234567890123456789012345678901234567890123\"");
+		   "got \"a\\nb\"");
+	vm_json("\"name\": \"a\\u0001\\\"\"");
+	load_fails("name: expected a name of 1..63 characters from [A-Za-z0-9_.-], "
+		   "got \"a\\u0001\\\"\"");
+	vm_json("\"name\": \"0123456789012345678901234567890123456789"
+		"012345678901234567890123\"");
 	assert_int_equal(spec_load_string(json, dir, &spec, err, sizeof(err)),
 			 -EINVAL);
 	assert_non_null(strstr(err, "name: expected a name of 1..63 characters"));

@@ -1,0 +1,66 @@
+#!/bin/bash
+# The launcher as a user meets it: help, version, and the one-line errors
+# for bad flags, bad spec files, bad kernels and impossible requests.
+# Runs on this host without booting Linux.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+KVMM=build/kvmm
+T=$(mktemp -d /tmp/kvmm-cli.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+FW=build/firmware/hello.elf
+
+pass() { echo "PASS cli:$1"; }
+fail() { echo "FAIL cli:$1: $2"; }
+
+# expect NAME STATUS REGEX -- ARGS...: run kvmm, check status and stderr
+expect() {
+    local name=$1 want=$2 re=$3 rc=0; shift 4
+    "$KVMM" "$@" >"$T/out" 2>"$T/err" </dev/null || rc=$?
+    if [ "$rc" != "$want" ]; then
+        fail "$name" "status $rc, expected $want; stderr: $(head -c 300 "$T/err")"
+    elif ! grep -Eq -- "$re" "$T/err" "$T/out"; then
+        fail "$name" "output does not match /$re/: $(head -c 300 "$T/err")"
+    elif [ "$want" != 0 ] && [ "$(wc -l <"$T/err")" -gt 3 ]; then
+        fail "$name" "error is not short: $(wc -l <"$T/err") lines"
+    else
+        pass "$name"
+    fi
+}
+
+expect help 0 'Usage: kvmm' -- --help
+expect version 0 '^kvmm [0-9]+\.[0-9]+' -- --version
+expect run-help 0 '--kernel' -- run --help
+expect unknown-command 2 "unknown command" -- frobnicate
+expect unknown-flag 2 'unknown option --bogus' -- run --kernel "$FW" --bogus
+expect bad-cpus 2 '--cpus: expected an integer 1\.\.255, got "two"' -- run --kernel "$FW" --cpus two
+expect missing-kernel-file 2 'kernel.*(not found|No such file)' -- run --kernel "$T/nope"
+
+echo '{"vcpus": "two", "kernel": "'"$PWD/$FW"'"}' >"$T/bad.json"
+expect spec-wrong-type 2 'vcpus: expected an integer 1\.\.255, got "two"' -- run "$T/bad.json"
+echo '{"kernel": "'"$PWD/$FW"'", "colour": "red"}' >"$T/unknown.json"
+expect spec-unknown-key 2 'colour: unknown key' -- run "$T/unknown.json"
+printf '{"kernel": \n' >"$T/broken.json"
+expect spec-invalid-json 2 'invalid JSON at line' -- run "$T/broken.json"
+expect memory-beyond-host 2 'exceeds host memory' -- run --kernel "$FW" --memory 100000000
+
+head -c 4096 /dev/urandom >"$T/junk.bin"
+expect not-a-kernel 1 'neither a bzImage nor an ELF' -- run --kernel "$T/junk.bin" --memory 64
+
+# A stock kernel on a host whose KVM cannot run one: a clear diagnosis.
+if ! scripts/host-kvm-ok.sh && [ -e build/guest/vmlinuz-cloud ]; then
+    expect no-hw-virt-diagnosis 1 'cannot run a stock Linux kernel.*test host VM' -- \
+        run --kernel build/guest/vmlinuz-cloud --memory 256
+fi
+
+# /dev/kvm permission problems are named as such (run as an unprivileged user).
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+    rc=0
+    setpriv --reuid=nobody --regid=nogroup --clear-groups "$KVMM" run --kernel "$PWD/$FW" --memory 64 \
+        >"$T/out" 2>"$T/err" </dev/null || rc=$?
+    if [ "$rc" = 1 ] && grep -q 'permission to open /dev/kvm' "$T/err"; then
+        pass kvm-permission
+    else
+        fail kvm-permission "status $rc: $(head -c 300 "$T/err")"
+    fi
+fi
