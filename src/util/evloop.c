@@ -1,6 +1,7 @@
 #include "util/evloop.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -21,6 +22,9 @@ struct evloop {
     int epfd;
     int stopfd;
     atomic_bool stop;
+    pthread_mutex_t lock;   /* pause handshake */
+    pthread_cond_t cond;
+    bool pause, parked;
     struct watch watches[EVLOOP_MAX_WATCHES];
 };
 
@@ -34,6 +38,8 @@ int evloop_create(struct evloop **out)
         return -ENOMEM;
     for (int i = 0; i < EVLOOP_MAX_WATCHES; i++)
         loop->watches[i].fd = -1;
+    pthread_mutex_init(&loop->lock, NULL);
+    pthread_cond_init(&loop->cond, NULL);
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (loop->epfd < 0)
         goto out_errno;
@@ -72,6 +78,8 @@ void evloop_destroy(struct evloop *loop)
             close(loop->watches[i].fd);
     close(loop->stopfd);
     close(loop->epfd);
+    pthread_mutex_destroy(&loop->lock);
+    pthread_cond_destroy(&loop->cond);
     free(loop);
 }
 
@@ -132,6 +140,31 @@ out_close:
     return ret;
 }
 
+static void evloop_wake(struct evloop *loop)
+{
+    uint64_t one = 1;
+
+    if (write(loop->stopfd, &one, sizeof(one)) < 0)
+        return;     /* counter full: a wake-up is pending anyway */
+}
+
+/* On the loop's thread: wait here while a pause is requested. */
+static void evloop_park(struct evloop *loop)
+{
+    uint64_t v;
+
+    if (read(loop->stopfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        return;
+    pthread_mutex_lock(&loop->lock);
+    while (loop->pause && !atomic_load(&loop->stop)) {
+        loop->parked = true;
+        pthread_cond_broadcast(&loop->cond);
+        pthread_cond_wait(&loop->cond, &loop->lock);
+    }
+    loop->parked = false;
+    pthread_mutex_unlock(&loop->lock);
+}
+
 void evloop_run(struct evloop *loop)
 {
     struct epoll_event evs[16];
@@ -144,7 +177,11 @@ void evloop_run(struct evloop *loop)
         for (int i = 0; i < n; i++) {
             struct watch *w = evs[i].data.ptr;
 
-            if (!w || w->fd < 0)
+            if (!w) {
+                evloop_park(loop);
+                continue;
+            }
+            if (w->fd < 0)
                 continue;
             w->cb(w->opaque, evs[i].events);
         }
@@ -153,9 +190,29 @@ void evloop_run(struct evloop *loop)
 
 void evloop_stop(struct evloop *loop)
 {
-    uint64_t one = 1;
-
     atomic_store(&loop->stop, true);
-    if (write(loop->stopfd, &one, sizeof(one)) < 0)
-        return;
+    pthread_mutex_lock(&loop->lock);
+    pthread_cond_broadcast(&loop->cond);
+    pthread_mutex_unlock(&loop->lock);
+    evloop_wake(loop);
+}
+
+void evloop_pause(struct evloop *loop)
+{
+    pthread_mutex_lock(&loop->lock);
+    loop->pause = true;
+    pthread_mutex_unlock(&loop->lock);
+    evloop_wake(loop);
+    pthread_mutex_lock(&loop->lock);
+    while (!loop->parked && !atomic_load(&loop->stop))
+        pthread_cond_wait(&loop->cond, &loop->lock);
+    pthread_mutex_unlock(&loop->lock);
+}
+
+void evloop_resume(struct evloop *loop)
+{
+    pthread_mutex_lock(&loop->lock);
+    loop->pause = false;
+    pthread_cond_broadcast(&loop->cond);
+    pthread_mutex_unlock(&loop->lock);
 }

@@ -20,5 +20,9 @@ int evloop_add_timer(struct evloop *loop, uint64_t period_ns, evloop_cb cb, void
 /* Run until evloop_stop(); safe to call evloop_stop from any thread. */
 void evloop_run(struct evloop *loop);
 void evloop_stop(struct evloop *loop);
+/* Park the loop's thread between callbacks and return once it is parked
+ * (no callback runs until evloop_resume).  From another thread only. */
+void evloop_pause(struct evloop *loop);
+void evloop_resume(struct evloop *loop);
 
 #endif

@@ -401,7 +401,6 @@ static void *vcpu_thread(void *arg)
         if (!vcpu_handle_exit(vcpu))
             break;
     }
-    atomic_store(&vcpu->state, VCPU_STOPPING);
     atomic_store(&vcpu->state, VCPU_STOPPED);
     return NULL;
 }
