@@ -26,6 +26,8 @@ enum vm_stop_reason {
     VM_STOP_GUEST_FAULT,   /* guest touched what it must not (outside RAM) */
     VM_STOP_PANIC,         /* guest kernel panic (pvpanic) */
     VM_STOP_SIGNAL,        /* host asked us to stop */
+    VM_STOP_QUIT,          /* control command quit: exit 0 */
+    VM_STOP_HOST_RESET,    /* control command system_reset: always restarts */
 };
 
 const struct vm_spec *vm_spec(const struct vm *vm);
@@ -59,5 +61,29 @@ int vm_irq_line(struct vm *vm, unsigned gsi, int level) WUR;
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int exit_code,
                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 bool vm_stopping(const struct vm *vm);
+
+/* Pause: every vCPU parks at a clean point (between two KVM_RUN calls,
+ * state VCPU_PAUSED) and the I/O thread stops running callbacks, so
+ * nothing touches guest memory.  Returns once all are parked; 0 also when
+ * already paused, -ESHUTDOWN when the VM is stopping, -ETIMEDOUT when a
+ * vCPU does not park within a few seconds (the VM is resumed then).  From
+ * a thread that is neither a vCPU nor the VM's I/O thread. */
+int vm_pause(struct vm *vm) WUR;
+/* Resume a paused VM; 0 also when it was running. */
+int vm_resume(struct vm *vm) WUR;
+bool vm_paused(const struct vm *vm);
+/* For vCPU threads: park here while the VM is paused; true when the vCPU
+ * parked (the caller re-checks whether to stop). */
+bool vm_pause_point(struct vm *vm, struct vcpu *vcpu);
+
+/* A copy of the guest's serial console output: appended to path, or no
+ * copy when path is NULL.  Safe from any thread. */
+int vm_console_log_set(struct vm *vm, const char *path) WUR;
+/* Devices that produce console output call this with every chunk. */
+void vm_console_copy(struct vm *vm, const void *buf, size_t len);
+
+/* Every counter of every device that has some (device.h, counters). */
+typedef void (*vm_counter_fn)(void *ctx, const char *device, const char *name, uint64_t value);
+void vm_device_counters(struct vm *vm, vm_counter_fn fn, void *ctx);
 
 #endif

@@ -8,6 +8,8 @@
 
 struct vm;
 
+typedef void (*device_counter_fn)(void *ctx, const char *name, uint64_t value);
+
 struct device_desc {
     const char *name;
     /* Create the device for `vm`, register its ranges; *state is passed
@@ -16,6 +18,10 @@ struct device_desc {
     int (*create)(struct vm *vm, void **state);
     void (*reset)(void *state);
     void (*destroy)(void *state);
+    /* Optional: report each counter through emit (control socket,
+     * x-query-stats).  Called from the control thread while the device
+     * runs, so read counters atomically. */
+    void (*counters)(void *state, device_counter_fn emit, void *ctx);
 };
 
 #define DEVICE_REGISTER(desc)                                              \
