@@ -71,7 +71,7 @@ test-only: all
 
 bench: setup
 	$(MAKE) all
-	bash bench/boot.sh
+	bash bench/run.sh
 
 install: $(BUILD)/kvmm
 	install -D -m 0755 $(BUILD)/kvmm $(DESTDIR)$(PREFIX)/bin/kvmm

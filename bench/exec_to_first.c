@@ -3,12 +3,13 @@
  * Runs COMMAND RUNS times, one after the other, with its stderr on a pipe,
  * and prints one line per run:
  *
- *     <first_us> <total_us> <status>
+ *     <first_us> <total_us> <status> <cpu_us>
  *
  * first_us: microseconds (CLOCK_MONOTONIC) from just before execve() in the
  * child to the moment the parent's read() returns the line containing
  * PATTERN; -1 if it never came.  total_us: to the child's exit.  status:
- * the exit status (128+N for a signal).  The child takes the start stamp
+ * the exit status (128+N for a signal).  cpu_us: the user + system CPU
+ * time COMMAND used over its whole run (all threads).  The child takes the start stamp
  * itself and hands it over on a close-on-exec pipe, so fork() costs are not
  * counted.  COMMAND's stdout and stdin are /dev/null. */
 #define _GNU_SOURCE
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +34,7 @@ static long long now_ns(void)
 static int run_once(const char *pattern, char **argv)
 {
     int errp[2], stamp[2], status;
+    struct rusage ru;
     long long t0 = 0, t_first = -1, t_end;
     char buf[8192];
     size_t used = 0;
@@ -92,12 +95,14 @@ static int run_once(const char *pattern, char **argv)
         }
     }
     close(errp[0]);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
         ;
     t_end = now_ns();
-    printf("%lld %lld %d\n", t_first < 0 ? -1 : (t_first - t0) / 1000,
+    printf("%lld %lld %d %lld\n", t_first < 0 ? -1 : (t_first - t0) / 1000,
            (t_end - t0) / 1000,
-           WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+           WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+           (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+               ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
     fflush(stdout);
     return 0;
 }

@@ -27,6 +27,9 @@ static const struct cli_flag cli_flags[] = {
 	{ "--on-reboot", VM_FIELD_ON_REBOOT },
 	{ "--param", VM_FIELD_PARAMS },
 	{ "--dump-dtb", VM_FIELD_DUMP_DTB },
+	{ "--disk", VM_FIELD_DISKS },
+	{ "--rng", VM_FIELD_RNG },
+	{ "--no-rng", VM_FIELD_RNG },
 };
 
 #define CLI_NFLAGS (sizeof(cli_flags) / sizeof(cli_flags[0]))
@@ -39,6 +42,8 @@ struct cli_override {
 
 struct cli_args {
 	const char *spec_path;
+	const char *config_file;	/* --config-file: Firecracker format */
+	const char *control;		/* --control PATH */
 	struct cli_override *ovr;
 	size_t novr;
 };
@@ -62,10 +67,19 @@ static const char cli_run_usage_text[] =
 	"  --param KEY=VALUE        parameter for the payload, passed in the\n"
 	"                           device tree; repeatable\n"
 	"  --dump-dtb FILE          write the VM's device tree to FILE\n"
+	"  --disk PATH[,ro][,serial=S][,cache=none|writeback]\n"
+	"                           virtio-blk disk (raw image); repeatable,\n"
+	"                           added after the spec's disks\n"
+	"  --rng, --no-rng          virtio-rng device on or off (default off)\n"
+	"  --control PATH           serve the QMP control socket at PATH\n"
+	"                           (see kvmm ctl; docs/control.md)\n"
+	"  --config-file FILE       read a Firecracker JSON config instead of\n"
+	"                           a kvmm spec (docs/spec.md)\n"
 	"  -h, --help               show this help\n"
 	"\n"
 	"Spec file: a JSON object with the keys name, kernel, initrd, cmdline,\n"
-	"vcpus, memory_mib, console, on_reboot, params and dump_dtb, or\n"
+	"vcpus, memory_mib, console, on_reboot, params, dump_dtb, disks and\n"
+	"rng, or\n"
 	"{\"vms\": [ {...}, {...} ]} for several VMs.  Relative paths are taken\n"
 	"from the spec file's directory.  Example:\n"
 	"  {\"kernel\": \"vmlinuz\", \"initrd\": \"initrd.gz\", \"vcpus\": 2,\n"
@@ -77,6 +91,9 @@ static const char cli_main_usage_text[] =
 	"\n"
 	"Commands:\n"
 	"  run [SPEC.json] [FLAGS]  boot virtual machines (see kvmm run --help)\n"
+	"  ctl SOCKET COMMAND [KEY=VALUE...]\n"
+	"                           send one control command to a running kvmm\n"
+	"                           (see kvmm ctl --help)\n"
 	"\n"
 	"Options:\n"
 	"  -V, --version            print the version and exit\n"
@@ -138,6 +155,14 @@ static const struct cli_flag *cli_flag_for_field(enum vm_field field)
 	return NULL;
 }
 
+/* Switches take no value: --rng sets "true", --no-rng "false". */
+static const char *cli_switch_value(const struct cli_flag *flag)
+{
+	if (flag->field != VM_FIELD_RNG)
+		return NULL;
+	return strncmp(flag->name, "--no-", 5) ? "true" : "false";
+}
+
 static bool cli_is_help(const char *arg)
 {
 	return !strcmp(arg, "-h") || !strcmp(arg, "--help");
@@ -151,14 +176,29 @@ static int cli_option_take(int argc, char **argv, int *i, struct cli_args *a,
 	size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
 	const struct cli_flag *flag;
 	const char *value;
+	const char **slot = NULL;
 	char buf[64];
 
+	if (len == 9 && !strncmp(arg, "--control", len))
+		slot = &a->control;
+	else if (len == 13 && !strncmp(arg, "--config-file", len))
+		slot = &a->config_file;
+	if (slot) {
+		if (!eq && *i + 1 >= argc)
+			return cli_fail(err, errlen, "%.*s: missing value", (int)len, arg);
+		*slot = eq ? eq + 1 : argv[++*i];
+		return 0;
+	}
 	flag = arg[1] == '-' ? cli_flag_find(arg, len) : NULL;
 	if (!flag)
 		return cli_fail(err, errlen,
 				"unknown option %s (see kvmm run --help)",
 				cli_printable(arg, len, buf, sizeof(buf)));
-	if (eq) {
+	if (cli_switch_value(flag) && eq) {
+		return cli_fail(err, errlen, "%s: takes no value", flag->name);
+	} else if (cli_switch_value(flag)) {
+		value = cli_switch_value(flag);
+	} else if (eq) {
 		value = eq + 1;
 	} else if (*i + 1 < argc) {
 		value = argv[++*i];
@@ -206,15 +246,25 @@ static int cli_args_collect(int argc, char **argv, struct cli_args *a,
  * that e.g. --kernel can replace a kernel that does not exist here; the
  * checks run after the overrides, in cli_vm_check().
  */
+static int cli_spec_load(const struct cli_args *a, bool validate,
+			 struct kvmm_spec *out, char *err, size_t errlen)
+{
+	if (a->config_file)
+		return spec_fc_load_file(a->config_file, validate, out, err, errlen);
+	if (validate)
+		return spec_load_file(a->spec_path, out, err, errlen);
+	return spec_parse_file(a->spec_path, out, err, errlen);
+}
+
 static int cli_spec_start(const struct cli_args *a, struct kvmm_spec *out,
 			  char *err, size_t errlen)
 {
 	int ret;
 
 	if (a->spec_path && !a->novr)
-		return spec_load_file(a->spec_path, out, err, errlen);
+		return cli_spec_load(a, true, out, err, errlen);
 	if (a->spec_path) {
-		ret = spec_parse_file(a->spec_path, out, err, errlen);
+		ret = cli_spec_load(a, false, out, err, errlen);
 		if (ret)
 			return ret;
 		if (out->nvms != 1)
@@ -296,8 +346,19 @@ int cli_parse_run(int argc, char **argv, struct kvmm_spec *out, char *err,
 	if (!a.ovr)
 		return -ENOMEM;
 	ret = cli_args_collect(argc, argv, &a, err, errlen);
+	if (!ret && a.config_file && a.spec_path)
+		ret = cli_fail(err, errlen,
+			       "--config-file: cannot be combined with a spec file");
+	if (!ret && a.config_file)
+		a.spec_path = a.config_file;	/* loaded like a spec from here on */
 	if (!ret)
 		ret = cli_spec_build(&a, out, err, errlen);
+	if (!ret && a.control) {
+		free(out->control_path);
+		out->control_path = strdup(a.control);
+		if (!out->control_path)
+			ret = cli_fail(err, errlen, "out of memory");
+	}
 	if (ret)
 		spec_free(out);
 	free(a.ovr);

@@ -7,132 +7,127 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
 #include "cli.h"
+#include "ctl/client.h"
+#include "ctl/server.h"
 #include "devices/console.h"
 #include "kvm.h"
 #include "spec.h"
+#include "supervisor.h"
+#include "util/evloop.h"
 #include "util/log.h"
 #include "vcpu/vcpu.h"
 #include "vm.h"
 
 #define EXIT_USAGE 2
 
-struct vm_runner {
-    const struct kvm_host *host;
-    const struct vm_spec *spec;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    struct vm *vm;          /* current instance, NULL between restarts */
-    bool stop_requested;
-    int exit_code;
-};
+static struct supervisor *supervisor;
 
-/* Create, run and (on a guest reset, if the spec says so) re-create the VM. */
-static void *runner_thread(void *arg)
-{
-    struct vm_runner *r = arg;
-    char err[512];
-
-    for (;;) {
-        struct vm *vm;
-        enum vm_stop_reason reason;
-        int ret = vm_create(r->host, r->spec, &vm, err, sizeof(err));
-
-        if (ret) {
-            log_err("%s: %s", r->spec->name, err);
-            r->exit_code = 1;
-            return NULL;
-        }
-        pthread_mutex_lock(&r->lock);
-        r->vm = vm;
-        if (r->stop_requested)
-            vm_request_stop(vm, VM_STOP_SIGNAL, 130, "stopped by signal");
-        pthread_mutex_unlock(&r->lock);
-        if (vm_start(vm))
-            log_err("%s: cannot start", r->spec->name);
-        reason = vm_wait(vm);
-        r->exit_code = vm_exit_code(vm);
-        if (r->exit_code)
-            log_err("%s: %s", r->spec->name, vm_stop_message(vm));
-        else
-            log_info("%s: %s", r->spec->name, vm_stop_message(vm));
-        pthread_mutex_lock(&r->lock);
-        r->vm = NULL;
-        pthread_mutex_unlock(&r->lock);
-        vm_destroy(vm);
-        if (reason != VM_STOP_REBOOT || r->spec->on_reboot != REBOOT_RESTART || r->stop_requested)
-            return NULL;
-        log_info("%s: restarting after guest reset", r->spec->name);
-    }
-}
-
-static struct vm_runner *runners;
-static size_t nrunners;
-
+/* Termination signals stop every VM; they do not restart. */
 static void *signal_thread(void *arg)
 {
     sigset_t *set = arg;
 
     for (;;) {
+        char why[64];
         int sig;
 
         if (sigwait(set, &sig))
             continue;
-        for (size_t i = 0; i < nrunners; i++) {
-            struct vm_runner *r = &runners[i];
-
-            pthread_mutex_lock(&r->lock);
-            r->stop_requested = true;
-            if (r->vm)
-                vm_request_stop(r->vm, VM_STOP_SIGNAL, 128 + sig, "stopped by signal %d", sig);
-            pthread_mutex_unlock(&r->lock);
-        }
+        snprintf(why, sizeof(why), "stopped by signal %d", sig);
+        if (supervisor)
+            sup_stop_all(supervisor, VM_STOP_SIGNAL, 128 + sig, why);
     }
     return NULL;
 }
 
+struct main_loop {
+    struct evloop *loop;
+    int done_fd;
+};
+
+/* A VM ended: leave the loop once none is left. */
+static void vm_ended(void *opaque, uint32_t events)
+{
+    struct main_loop *m = opaque;
+    uint64_t v;
+
+    if (read(m->done_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        log_debug("done eventfd read failed");
+    if (supervisor && sup_all_ended(supervisor))
+        evloop_stop(m->loop);
+}
+
+static int block_signals(sigset_t *set)
+{
+    if (vcpu_signals_init()) {
+        log_err("cannot install signal handlers");
+        return -1;
+    }
+    /* Termination signals go to one thread; every other thread blocks them. */
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+/* The main thread runs the control socket and waits for the VMs. */
 static int run_vms(const struct kvmm_spec *spec)
 {
     static sigset_t set;
+    struct main_loop m = { .done_fd = -1 };
+    struct ctl_server *ctl = NULL;
     struct kvm_host host;
     pthread_t sigthr;
     char err[512];
-    int status = 0;
+    int status = 1;
 
     if (kvm_host_open(&host, err, sizeof(err))) {
         log_err("%s", err);
         return 1;
     }
-    if (vcpu_signals_init()) {
-        log_err("cannot install signal handlers");
-        return 1;
+    if (block_signals(&set))
+        goto out_host;
+    if (evloop_create(&m.loop)) {
+        log_err("cannot create the main event loop");
+        goto out_host;
     }
-    /* Termination signals go to one thread; every other thread blocks them. */
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    runners = calloc(spec->nvms, sizeof(*runners));
-    if (!runners)
-        return 1;
-    nrunners = spec->nvms;
+    m.done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (m.done_fd < 0 || evloop_add_fd(m.loop, m.done_fd, EPOLLIN, vm_ended, &m)) {
+        log_err("cannot create an eventfd: %s", strerror(errno));
+        goto out_loop;
+    }
+    /* Before any thread starts: the server changes the umask briefly. */
+    if (spec->control_path &&
+        ctl_server_open(&ctl, spec->control_path, m.loop, err, sizeof(err))) {
+        log_err("%s", err);
+        goto out_loop;
+    }
     pthread_create(&sigthr, NULL, signal_thread, &set);
     for (size_t i = 0; i < spec->nvms; i++)
         if (spec->vms[i].console == CONSOLE_STDIO)
             console_tty_raw();
-    for (size_t i = 0; i < spec->nvms; i++) {
-        runners[i] = (struct vm_runner){ .host = &host, .spec = &spec->vms[i] };
-        pthread_mutex_init(&runners[i].lock, NULL);
-        pthread_create(&runners[i].thread, NULL, runner_thread, &runners[i]);
-    }
-    for (size_t i = 0; i < spec->nvms; i++) {
-        pthread_join(runners[i].thread, NULL);
-        if (runners[i].exit_code && !status)
-            status = runners[i].exit_code;
-    }
+    if (sup_start(&supervisor, &host, spec, m.done_fd))
+        log_err("cannot start every VM thread");
+    if (ctl)
+        ctl_server_set_supervisor(ctl, supervisor);
+    if (!sup_all_ended(supervisor))
+        evloop_run(m.loop);
+    status = sup_join(supervisor);
+    ctl_server_close(ctl);
     console_tty_restore();
+out_loop:
+    if (m.done_fd >= 0)
+        close(m.done_fd);
+    evloop_destroy(m.loop);
+out_host:
+    kvm_host_close(&host);
     return status;
 }
 
@@ -186,6 +181,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "run"))
         return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "ctl"))
+        return ctl_client_main(argc - 1, argv + 1);
     fprintf(stderr, "kvmm: unknown command '%s' (see kvmm --help)\n", argv[1]);
     return EXIT_USAGE;
 }

@@ -7,6 +7,7 @@
  * share one set of rules and one wording of every error.
  */
 #include "spec.h"
+#include "spec_dev.h"
 
 #include <assert.h>
 #include <cjson/cJSON.h>
@@ -46,6 +47,8 @@ static const char *const spec_field_keys[VM_FIELD_COUNT] = {
 	[VM_FIELD_ON_REBOOT] = "on_reboot",
 	[VM_FIELD_PARAMS] = "params",
 	[VM_FIELD_DUMP_DTB] = "dump_dtb",
+	[VM_FIELD_DISKS] = "disks",
+	[VM_FIELD_RNG] = "rng",
 };
 
 /* ---- messages --------------------------------------------------------- */
@@ -225,6 +228,7 @@ void vm_spec_free(struct vm_spec *vm)
 	spec_str_free(vm->cmdline);
 	spec_str_free(vm->console_path);
 	spec_str_free(vm->dump_dtb);
+	spec_disks_free(vm);
 	for (i = 0; i < vm->nparams; i++) {
 		free(vm->params[i].key);
 		free(vm->params[i].value);
@@ -244,6 +248,8 @@ void spec_free(struct kvmm_spec *spec)
 	free(spec->vms);
 	spec->vms = NULL;
 	spec->nvms = 0;
+	free(spec->control_path);
+	spec->control_path = NULL;
 }
 
 const char *vm_field_key(enum vm_field field)
@@ -584,6 +590,10 @@ int vm_spec_field_set(struct vm_spec *vm, enum vm_field field, const char *text,
 	case VM_FIELD_INITRD:
 		return spec_path_set(&vm->initrd, field, text, base_dir, label,
 				     err, errlen);
+	case VM_FIELD_DISKS:
+		return spec_disk_add_text(vm, text, base_dir, label, err, errlen);
+	case VM_FIELD_RNG:
+		return spec_bool_set_text(&vm->rng, text, label, err, errlen);
 	case VM_FIELD_DUMP_DTB:
 		return spec_path_set(&vm->dump_dtb, field, text, base_dir, label,
 				     err, errlen);
@@ -669,6 +679,10 @@ int vm_spec_field_check(const struct vm_spec *vm, enum vm_field field,
 		return 0;
 	case VM_FIELD_PARAMS:
 		return spec_params_check(vm, label, err, errlen);
+	case VM_FIELD_DISKS:
+		return spec_disks_check(vm, label, err, errlen);
+	case VM_FIELD_RNG:
+		return 0;
 	case VM_FIELD_DUMP_DTB:
 		if (vm->dump_dtb && !*vm->dump_dtb)
 			return spec_fail_expected_text(field, "", label, err, errlen);
@@ -829,6 +843,14 @@ static int spec_json_field_set(struct vm_spec *vm, enum vm_field field,
 		return spec_json_int_set(vm, field, v, label, err, errlen);
 	if (field == VM_FIELD_PARAMS)
 		return spec_json_params_set(vm, v, label, err, errlen);
+	if (field == VM_FIELD_DISKS)
+		return spec_disks_json_set(vm, v, base_dir, label, err, errlen);
+	if (field == VM_FIELD_RNG && !cJSON_IsBool(v))
+		return spec_json_fail_expected("true or false", v, label, err, errlen);
+	if (field == VM_FIELD_RNG) {
+		vm->rng = cJSON_IsTrue(v);
+		return 0;
+	}
 	if (!cJSON_IsString(v))
 		return spec_json_fail_expected(spec_expected(field, buf, sizeof(buf)),
 					       v, label, err, errlen);
@@ -869,6 +891,8 @@ static int spec_json_vm_member(struct vm_spec *vm, const cJSON *obj,
 	spec_path_join(label, sizeof(label), prefix, v->string);
 	if (spec_json_key_repeated(obj, v))
 		return spec_fail(err, errlen, label, "duplicate key");
+	if (!*prefix && !strcmp(v->string, "control"))
+		return 0;	/* process-wide, see spec_json_control_parse() */
 	f = spec_field_lookup(v->string);
 	if (f < 0)
 		return spec_fail_unknown_key(label, err, errlen);
@@ -926,9 +950,9 @@ static int spec_json_vms_parse(struct kvmm_spec *out, const cJSON *root,
 
 	cJSON_ArrayForEach(v, root) {
 		spec_path_join(prefix, sizeof(prefix), "", v->string);
-		if (strcmp(v->string, "vms"))
+		if (strcmp(v->string, "vms") && strcmp(v->string, "control"))
 			return spec_fail(err, errlen, prefix,
-					 "unknown key (expected one of: vms)");
+					 "unknown key (expected one of: vms, control)");
 		if (spec_json_key_repeated(root, v))
 			return spec_fail(err, errlen, prefix, "duplicate key");
 	}
@@ -968,6 +992,35 @@ static int spec_validate_all(const struct kvmm_spec *spec, bool vms_form,
 	return 0;
 }
 
+/* "control": {"path": "..."}, in either form of the document. */
+static int spec_json_control_parse(struct kvmm_spec *out, const cJSON *root,
+				   const char *base_dir, char *err,
+				   size_t errlen)
+{
+	const cJSON *ctl = cJSON_GetObjectItemCaseSensitive(root, "control");
+	const cJSON *v, *path;
+
+	if (!ctl)
+		return 0;
+	if (!cJSON_IsObject(ctl))
+		return spec_json_fail_expected("an object", ctl, "control", err,
+					       errlen);
+	cJSON_ArrayForEach(v, ctl) {
+		if (strcmp(v->string, "path") || spec_json_key_repeated(ctl, v))
+			return spec_fail(err, errlen, "control",
+					 "unknown or repeated key \"%s\" (expected: path)",
+					 v->string);
+	}
+	path = cJSON_GetObjectItemCaseSensitive(ctl, "path");
+	if (!path)
+		return spec_fail(err, errlen, "control.path", "required");
+	if (!cJSON_IsString(path) || !*path->valuestring)
+		return spec_json_fail_expected("a socket path", path,
+					       "control.path", err, errlen);
+	out->control_path = spec_path_resolve(base_dir, path->valuestring);
+	return out->control_path ? 0 : spec_fail_nomem(err, errlen, "control.path");
+}
+
 static int spec_json_root_parse(struct kvmm_spec *out, const cJSON *root,
 				const char *base_dir, bool validate, char *err,
 				size_t errlen)
@@ -988,6 +1041,8 @@ static int spec_json_root_parse(struct kvmm_spec *out, const cJSON *root,
 		ret = spec_json_vm_parse(&out->vms[0], 0, root, "", base_dir, err,
 					 errlen);
 	}
+	if (!ret)
+		ret = spec_json_control_parse(out, root, base_dir, err, errlen);
 	if (ret || !validate)
 		return ret;
 	return spec_validate_all(out, vms_form, err, errlen);

@@ -10,6 +10,7 @@
 #ifndef KVMM_SPEC_H
 #define KVMM_SPEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,9 +18,20 @@
 #define SPEC_VCPUS_MAX 255
 #define SPEC_MEMORY_MIN_MIB 16
 #define SPEC_PARAM_KEY_MAX 31     /* device-tree property name limit */
+#define SPEC_DISKS_MAX 16
+#define SPEC_DISK_SERIAL_MAX 20   /* virtio-blk GET_ID returns 20 bytes */
 
 enum console_kind { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
 enum reboot_action { REBOOT_RESTART, REBOOT_EXIT };
+
+enum disk_cache { DISK_CACHE_WRITEBACK, DISK_CACHE_NONE };
+
+struct spec_disk {
+	char *path;                    /* raw image file or block device */
+	bool read_only;
+	char serial[SPEC_DISK_SERIAL_MAX + 1];
+	enum disk_cache cache;         /* none = O_DIRECT */
+};
 
 struct spec_param {
 	char *key;
@@ -39,11 +51,15 @@ struct vm_spec {
 	struct spec_param *params;     /* passed to payloads in the device tree */
 	size_t nparams;
 	char *dump_dtb;                /* optional: write the device tree here */
+	struct spec_disk *disks;       /* virtio-blk disks, /dev/vda, vdb, ... */
+	size_t ndisks;
+	bool rng;                      /* virtio-rng fed from getrandom() */
 };
 
 struct kvmm_spec {
 	struct vm_spec *vms;
 	size_t nvms;
+	char *control_path;            /* "control": {"path"}; NULL = none */
 };
 
 /* The settable parts of a VM, shared by the JSON keys and the CLI flags. */
@@ -58,6 +74,8 @@ enum vm_field {
 	VM_FIELD_ON_REBOOT,
 	VM_FIELD_PARAMS,
 	VM_FIELD_DUMP_DTB,
+	VM_FIELD_DISKS,
+	VM_FIELD_RNG,
 	VM_FIELD_COUNT
 };
 
@@ -83,6 +101,15 @@ int spec_load_string(const char *json, const char *base_dir,
 	__attribute__((warn_unused_result));
 
 void spec_free(struct kvmm_spec *spec);
+
+/*
+ * Load a Firecracker JSON config file (boot-source, machine-config,
+ * drives, ...) as a one-VM spec; keys kvmm cannot honour are errors that
+ * name them.  validate: as spec_load_file() (true) or spec_parse_file().
+ * The mapping is in docs/spec.md.
+ */
+int spec_fc_load_file(const char *path, bool validate, struct kvmm_spec *out,
+		      char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Defaults for the VM at position `index` (its name becomes "vm<index>"). */
 void vm_spec_init_defaults(struct vm_spec *vm, size_t index);

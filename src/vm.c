@@ -1,18 +1,21 @@
 #include "vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "boot/layout.h"
 #include "boot/loader.h"
 #include "devices/bus.h"
 #include "devices/device.h"
+#include "devices/pci.h"
 #include "kvm.h"
 #include "mem/guest_mem.h"
 #include "spec.h"
@@ -35,6 +38,7 @@ struct vm {
     int fd;
     struct guest_mem mem;
     struct bus pio, mmio;
+    struct pci_bus *pci;
     struct vcpu *vcpus;
     unsigned ncpus, ncreated;
     struct vm_device devices[VM_MAX_DEVICES];
@@ -49,12 +53,18 @@ struct vm {
     enum vm_stop_reason reason;
     int exit_code;
     char stop_msg[256];
+    atomic_bool paused;     /* under lock; vCPUs park while it is set */
+    unsigned nparked;
+
+    pthread_mutex_t console_lock;
+    atomic_int console_log_fd;
 };
 
 const struct vm_spec *vm_spec(const struct vm *vm) { return vm->spec; }
 struct guest_mem *vm_mem(struct vm *vm) { return &vm->mem; }
 struct bus *vm_pio_bus(struct vm *vm) { return &vm->pio; }
 struct bus *vm_mmio_bus(struct vm *vm) { return &vm->mmio; }
+struct pci_bus *vm_pci(struct vm *vm) { return vm->pci; }
 unsigned vm_ncpus(const struct vm *vm) { return vm->ncpus; }
 int vm_fd(const struct vm *vm) { return vm->fd; }
 const char *vm_name(const struct vm *vm) { return vm->spec->name; }
@@ -64,6 +74,7 @@ const struct kvm_host *vm_host(const struct vm *vm) { return vm->host; }
 int vm_exit_code(const struct vm *vm) { return vm->exit_code; }
 const char *vm_stop_message(const struct vm *vm) { return vm->stop_msg; }
 bool vm_stopping(const struct vm *vm) { return atomic_load(&vm->stopping); }
+bool vm_paused(const struct vm *vm) { return atomic_load(&vm->paused); }
 
 int vm_irq_line(struct vm *vm, unsigned gsi, int level)
 {
@@ -89,6 +100,145 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int exit_code, c
     pthread_mutex_unlock(&vm->lock);
     for (unsigned i = 0; i < vm->ncreated; i++)
         vcpu_kick(&vm->vcpus[i]);
+}
+
+bool vm_pause_point(struct vm *vm, struct vcpu *vcpu)
+{
+    if (!atomic_load(&vm->paused))
+        return false;
+    pthread_mutex_lock(&vm->lock);
+    if (!atomic_load(&vm->paused)) {
+        pthread_mutex_unlock(&vm->lock);
+        return false;
+    }
+    vcpu->stats.pauses++;
+    atomic_store(&vcpu->state, VCPU_PAUSED);
+    vm->nparked++;
+    pthread_cond_broadcast(&vm->cond);
+    while (atomic_load(&vm->paused) && !atomic_load(&vm->stopping))
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    vm->nparked--;
+    atomic_store(&vcpu->state, VCPU_RUNNING);
+    pthread_mutex_unlock(&vm->lock);
+    return true;
+}
+
+#define VM_PAUSE_TIMEOUT_S 5
+
+/* Under vm->lock: wait until every vCPU has parked. */
+static int vm_wait_parked(struct vm *vm)
+{
+    struct timespec deadline;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += VM_PAUSE_TIMEOUT_S;
+    while (vm->nparked < vm->ncpus && !atomic_load(&vm->stopping)) {
+        if (pthread_cond_timedwait(&vm->cond, &vm->lock, &deadline) == ETIMEDOUT)
+            return -ETIMEDOUT;
+    }
+    return atomic_load(&vm->stopping) ? -ESHUTDOWN : 0;
+}
+
+int vm_pause(struct vm *vm)
+{
+    int ret;
+
+    pthread_mutex_lock(&vm->lock);
+    if (atomic_load(&vm->stopping)) {
+        pthread_mutex_unlock(&vm->lock);
+        return -ESHUTDOWN;
+    }
+    if (atomic_load(&vm->paused)) {
+        pthread_mutex_unlock(&vm->lock);
+        return 0;
+    }
+    atomic_store(&vm->paused, true);
+    pthread_mutex_unlock(&vm->lock);
+    for (unsigned i = 0; i < vm->ncreated; i++)
+        vcpu_kick(&vm->vcpus[i]);
+    pthread_mutex_lock(&vm->lock);
+    ret = vm_wait_parked(vm);
+    pthread_mutex_unlock(&vm->lock);
+    if (ret) {
+        if (vm_resume(vm))
+            log_debug("%s: resume after a failed pause", vm_name(vm));
+        return ret;
+    }
+    if (vm->io_started)
+        evloop_pause(vm->loop);
+    return 0;
+}
+
+int vm_resume(struct vm *vm)
+{
+    if (!atomic_load(&vm->paused))
+        return atomic_load(&vm->stopping) ? -ESHUTDOWN : 0;
+    if (vm->io_started)
+        evloop_resume(vm->loop);
+    pthread_mutex_lock(&vm->lock);
+    atomic_store(&vm->paused, false);
+    pthread_cond_broadcast(&vm->cond);
+    pthread_mutex_unlock(&vm->lock);
+    return 0;
+}
+
+int vm_console_log_set(struct vm *vm, const char *path)
+{
+    int fd = -1, old;
+
+    if (path) {
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return -errno;
+    }
+    pthread_mutex_lock(&vm->console_lock);
+    old = atomic_exchange(&vm->console_log_fd, fd);
+    pthread_mutex_unlock(&vm->console_lock);
+    if (old >= 0)
+        close(old);
+    return 0;
+}
+
+void vm_console_copy(struct vm *vm, const void *buf, size_t len)
+{
+    if (atomic_load(&vm->console_log_fd) < 0)
+        return;
+    pthread_mutex_lock(&vm->console_lock);
+    if (atomic_load(&vm->console_log_fd) >= 0 &&
+        write(atomic_load(&vm->console_log_fd), buf, len) < 0)
+        log_debug("%s: console log write failed", vm_name(vm));
+    pthread_mutex_unlock(&vm->console_lock);
+}
+
+struct vm_counter_ctx {
+    vm_counter_fn fn;
+    void *ctx;
+    const char *device;
+};
+
+static void vm_counter_emit(void *arg, const char *name, uint64_t value)
+{
+    struct vm_counter_ctx *c = arg;
+
+    c->fn(c->ctx, c->device, name, value);
+}
+
+void vm_device_counters(struct vm *vm, vm_counter_fn fn, void *ctx)
+{
+    for (unsigned i = 0; i < vm->ndevices; i++) {
+        const struct vm_device *d = &vm->devices[i];
+        struct vm_counter_ctx c = { fn, ctx, d->desc->name };
+
+        if (d->desc->counters)
+            d->desc->counters(d->state, vm_counter_emit, &c);
+    }
+}
+
+static void vm_counter_log(void *ctx, const char *device, const char *name, uint64_t value)
+{
+    struct vm *vm = ctx;
+
+    log_info("%s: %s %s %llu", vm_name(vm), device, name, (unsigned long long)value);
 }
 
 static int vm_setup_memory(struct vm *vm, char *err, size_t errlen)
@@ -204,6 +354,8 @@ int vm_create(const struct kvm_host *host, const struct vm_spec *spec, struct vm
     vm->ncpus = spec->vcpus;
     pthread_mutex_init(&vm->lock, NULL);
     pthread_cond_init(&vm->cond, NULL);
+    pthread_mutex_init(&vm->console_lock, NULL);
+    atomic_store(&vm->console_log_fd, -1);
     bus_init(&vm->pio, "pio");
     bus_init(&vm->mmio, "mmio");
     vm->fd = kvm_ioctl(host->fd, KVM_CREATE_VM, NULL);
@@ -226,6 +378,11 @@ int vm_create(const struct kvm_host *host, const struct vm_spec *spec, struct vm
     ret = vm_create_vcpus(vm, err, errlen);
     if (ret)
         goto out_destroy;
+    ret = pci_bus_create(vm, &vm->pci);
+    if (ret) {
+        snprintf(err, errlen, "PCI bus: %s", strerror(-ret));
+        goto out_destroy;
+    }
     ret = vm_create_devices(vm, err, errlen);
     if (ret)
         goto out_destroy;
@@ -293,12 +450,15 @@ void vm_destroy(struct vm *vm)
     if (vm->io_started || vm->ncreated)
         vm_request_stop(vm, VM_STOP_SIGNAL, 1, "VM destroyed");
     vm_wait(vm);
+    if (log_enabled(LOG_INFO))
+        vm_device_counters(vm, vm_counter_log, vm);
     while (vm->ndevices--) {
         struct vm_device *d = &vm->devices[vm->ndevices];
 
         if (d->desc->destroy)
             d->desc->destroy(d->state);
     }
+    pci_bus_destroy(vm->pci);
     for (unsigned i = 0; i < vm->ncreated; i++)
         vcpu_destroy(&vm->vcpus[i]);
     free(vm->vcpus);
@@ -308,6 +468,9 @@ void vm_destroy(struct vm *vm)
     guest_mem_destroy(&vm->mem);
     bus_destroy(&vm->pio);
     bus_destroy(&vm->mmio);
+    if (vm_console_log_set(vm, NULL))
+        log_debug("console log close failed");
+    pthread_mutex_destroy(&vm->console_lock);
     pthread_mutex_destroy(&vm->lock);
     pthread_cond_destroy(&vm->cond);
     free(vm);

@@ -445,6 +445,27 @@ static void dsdt_emit_ecam_res(struct acpi_out *o)
     aml_pkg_end(o, dev);
 }
 
+/* Name(name, "STRING") */
+static void aml_name_string(struct acpi_out *o, const char *name, const char *str)
+{
+    out_u8(o, AML_NAME);
+    aml_name(o, name);
+    out_u8(o, 0x0D);                /* StringPrefix */
+    out_bytes(o, str, strlen(str) + 1);
+}
+
+/* pvpanic (QEMU0001): Linux's pvpanic-mmio driver binds to it by _HID. */
+static void dsdt_emit_pvpanic(struct acpi_out *o)
+{
+    struct res_tmpl crs = { .len = 0 };
+    size_t dev = aml_device_begin(o, "PEVT");
+
+    aml_name_string(o, "_HID", "QEMU0001");
+    res_io(&crs, PORT_PVPANIC, 1);
+    aml_name_crs(o, "_CRS", &crs);
+    aml_pkg_end(o, dev);
+}
+
 static size_t dsdt_emit(struct acpi_out *o, const struct acpi_config *cfg)
 {
     size_t start = table_begin(o, "DSDT", 2);
@@ -454,6 +475,7 @@ static size_t dsdt_emit(struct acpi_out *o, const struct acpi_config *cfg)
     sb = aml_scope_begin(o, "\\_SB_");
     dsdt_emit_pci0(o);
     dsdt_emit_com1(o);
+    dsdt_emit_pvpanic(o);
     if (cfg->ecam)
         dsdt_emit_ecam_res(o);
     aml_pkg_end(o, sb);

@@ -97,7 +97,7 @@ static int boot_write_cpu_tables(const struct guest_mem *mem)
 
 static int boot_write_acpi(struct vm *vm, gpa_t *rsdp)
 {
-    struct acpi_config cfg = { .ncpus = vm_ncpus(vm), .ecam = false };
+    struct acpi_config cfg = { .ncpus = vm_ncpus(vm), .ecam = true };
     uint8_t *buf = guest_mem_ptr(vm_mem(vm), LAYOUT_ACPI, LAYOUT_ACPI_MAX);
 
     if (!buf)

@@ -85,6 +85,7 @@ static void serial_emit(struct serial *s, uint8_t c)
     }
     if (s->out_fd >= 0)
         console_write(s->out_fd, &c, 1);
+    vm_console_copy(s->vm, &c, 1);
 }
 
 static void serial_write(void *opaque, uint64_t off, const uint8_t *data, unsigned len)

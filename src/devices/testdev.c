@@ -166,10 +166,23 @@ static void testdev_destroy(void *state)
     free(state);
 }
 
+static void testdev_counters(void *state, device_counter_fn emit, void *ctx)
+{
+    struct testdev *td = state;
+
+    emit(ctx, "results", __atomic_load_n(&td->results, __ATOMIC_RELAXED));
+    emit(ctx, "prints", __atomic_load_n(&td->prints, __ATOMIC_RELAXED));
+    emit(ctx, "pings", __atomic_load_n(&td->pings, __ATOMIC_RELAXED));
+    emit(ctx, "reads", __atomic_load_n(&td->reads, __ATOMIC_RELAXED));
+    emit(ctx, "ignored", __atomic_load_n(&td->ignored, __ATOMIC_RELAXED));
+    emit(ctx, "last_print", __atomic_load_n(&td->last_print, __ATOMIC_RELAXED));
+}
+
 static const struct device_desc testdev_desc = {
     .name = "testdev",
     .create = testdev_create,
     .reset = testdev_reset,
     .destroy = testdev_destroy,
+    .counters = testdev_counters,
 };
 DEVICE_REGISTER(testdev_desc);

@@ -112,6 +112,17 @@ int evloop_del_fd(struct evloop *loop, int fd)
     return -ENOENT;
 }
 
+int evloop_mod_fd(struct evloop *loop, int fd, uint32_t events)
+{
+    for (int i = 0; i < EVLOOP_MAX_WATCHES; i++) {
+        struct epoll_event ev = { .events = events, .data.ptr = &loop->watches[i] };
+
+        if (loop->watches[i].fd == fd)
+            return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) ? -errno : 0;
+    }
+    return -ENOENT;
+}
+
 int evloop_add_timer(struct evloop *loop, uint64_t period_ns, evloop_cb cb, void *opaque)
 {
     struct itimerspec its = {

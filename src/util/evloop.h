@@ -15,6 +15,8 @@ void evloop_destroy(struct evloop *loop);
 /* Watch fd for `events` (EPOLLIN...). */
 int evloop_add_fd(struct evloop *loop, int fd, uint32_t events, evloop_cb cb, void *opaque) WUR;
 int evloop_del_fd(struct evloop *loop, int fd);
+/* Change the events watched on fd. */
+int evloop_mod_fd(struct evloop *loop, int fd, uint32_t events) WUR;
 /* A periodic timer (timerfd); returns its fd, owned by the loop. */
 int evloop_add_timer(struct evloop *loop, uint64_t period_ns, evloop_cb cb, void *opaque) WUR;
 /* Run until evloop_stop(); safe to call evloop_stop from any thread. */

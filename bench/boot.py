@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""Boot-time measurements for bench/boot.sh.
+
+  boot.py run --label L --ram-mib M --timeout S --log FILE -- COMMAND...
+      Start COMMAND (a VMM booting the test guest, console on stdout),
+      read its output as it streams and, when the line with KVMM-INIT-OK
+      arrives, note the time and sample the VMM's memory.  Read on until
+      the guest's KVMM-TEST-DONE (NPROC= comes before it), then kill the
+      VMM (its shutdown is not measured) and print one JSON object: the
+      measurements.  Exit status 0 when the marker came, 124 on timeout,
+      1 otherwise.
+
+  boot.py report RESULTS.jsonl MARKDOWN_OUT GOALS_OUT
+      Medians per VMM, the ratios to QEMU, as a markdown section.
+
+Memory beyond guest RAM: the sum of Rss over every mapping in
+/proc/PID/smaps except guest RAM, which is the largest anonymous mapping
+at least as large as the guest's memory.  Everything else (binary, shared
+libraries, heap, thread stacks, ROM and VGA buffers, ...) counts as the
+VMM's own footprint.
+"""
+import json
+import os
+import re
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+MARKER = b"KVMM-INIT-OK"
+MAP_RE = re.compile(r"^[0-9a-f]+-[0-9a-f]+ ")
+
+
+def read_status(pid):
+    """VmRSS, RssAnon, RssFile, RssShmem (kB) and the thread count."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, val = line.partition(":")
+            if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
+                out[key] = int(val.split()[0])
+            elif key == "Threads":
+                out[key] = int(val)
+    return out
+
+
+def read_smaps(pid):
+    """One dict per mapping: size, rss, anon (kB), path, inode."""
+    maps = []
+    cur = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            if MAP_RE.match(line):
+                parts = line.split(None, 5)
+                cur = {"range": parts[0], "inode": int(parts[4]),
+                       "path": parts[5].strip() if len(parts) > 5 else "",
+                       "size": 0, "rss": 0, "anon": 0, "thp": 0}
+                maps.append(cur)
+                continue
+            key, _, val = line.partition(":")
+            if cur is None:
+                continue
+            if key == "Size":
+                cur["size"] = int(val.split()[0])
+            elif key == "Rss":
+                cur["rss"] = int(val.split()[0])
+            elif key == "Anonymous":
+                cur["anon"] = int(val.split()[0])
+            elif key == "AnonHugePages":
+                cur["thp"] = int(val.split()[0])
+    return maps
+
+
+def memory_sample(pid, ram_kb):
+    st = read_status(pid)
+    maps = read_smaps(pid)
+    # Guest RAM: the largest mapping not backed by a file and at least as big
+    # as the guest's memory (QEMU may add a little alignment slack).
+    cands = [m for m in maps if m["inode"] == 0 and m["size"] >= ram_kb
+             and not m["path"].startswith("[")]
+    guest = max(cands, key=lambda m: m["size"]) if cands else None
+    others = [m for m in maps if m is not guest]
+    total_rss = sum(m["rss"] for m in maps)
+    over = sum(m["rss"] for m in others)
+    over_anon = sum(m["anon"] for m in others)
+    # The five largest contributors, for the curious.
+    top = sorted(others, key=lambda m: m["rss"], reverse=True)[:5]
+    return {
+        "vmrss_kb": st.get("VmRSS"), "rssanon_kb": st.get("RssAnon"),
+        "rssfile_kb": st.get("RssFile"), "rssshmem_kb": st.get("RssShmem"),
+        "threads": st.get("Threads"),
+        "smaps_rss_kb": total_rss, "nmaps": len(maps),
+        "guest_map_kb": guest["size"] if guest else None,
+        "guest_rss_kb": guest["rss"] if guest else None,
+        "overhead_kb": over, "overhead_anon_kb": over_anon,
+        "overhead_file_kb": over - over_anon,
+        "overhead_thp_kb": sum(m["thp"] for m in others),
+        "top": [f"{m['rss']} kB {m['path'] or '[anon]'}"
+                + (f" ({m['thp']} kB THP)" if m["thp"] else "") for m in top],
+    }
+
+
+def cmd_run(argv):
+    args = {"--label": None, "--ram-mib": "256", "--timeout": "120", "--log": None}
+    while argv and argv[0] != "--":
+        key = argv.pop(0)
+        if key not in args or not argv:
+            sys.exit(f"boot.py run: bad argument {key}")
+        args[key] = argv.pop(0)
+    if not argv or argv[0] != "--" or len(argv) < 2:
+        sys.exit("boot.py run: missing -- COMMAND")
+    cmd = argv[1:]
+    ram_kb = int(args["--ram-mib"]) * 1024
+    timeout = float(args["--timeout"])
+
+    res = {"label": args["--label"], "wall_ms": None, "uptime_s": None,
+           "nproc": None, "done": False, "status": None, "timed_out": False}
+    log = bytearray()
+    # The stamp is taken just before the spawn (vfork + exec): well under a
+    # millisecond before the VMM's exec, the same for every VMM.
+    t0 = time.monotonic_ns()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    fd = proc.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    pending = b""
+    found = False
+    while not res["done"]:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            res["timed_out"] = not found
+            break
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(fd, 65536)
+        t = time.monotonic_ns()
+        if not chunk:
+            break
+        log += chunk
+        pending += chunk
+        lines = pending.split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            if not found and MARKER in line:
+                found = True
+                res["wall_ms"] = (t - t0) / 1e6
+                m = re.search(rb"uptime=([0-9.]+)", line)
+                if m:
+                    res["uptime_s"] = float(m.group(1))
+                try:
+                    res.update(memory_sample(proc.pid, ram_kb))
+                except OSError as e:
+                    res["mem_error"] = str(e)
+                # Only the guest's last words are still to come.
+                deadline = min(deadline, time.monotonic() + 30)
+            elif found and line.startswith(b"NPROC="):
+                res["nproc"] = int(line[6:].strip() or b"0")
+            elif found and line.startswith(b"KVMM-TEST-DONE"):
+                res["done"] = True
+        if len(pending) > 65536:
+            pending = pending[-4096:]
+    if proc.poll() is None:
+        proc.kill()
+    res["status"] = proc.wait()
+    proc.stdout.close()
+    text = log.replace(b"\r\n", b"\n").decode("utf-8", "replace")
+    res["warnings"] = len(re.findall(r"WARNING", text))
+    res["call_traces"] = len(re.findall(r"Call Trace", text))
+    if args["--log"]:
+        with open(args["--log"], "w") as f:
+            f.write(text)
+    print(json.dumps(res), flush=True)
+    if found:
+        return 0
+    return 124 if res["timed_out"] else 1
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(x, nd=0):
+    if x is None:
+        return "n/a"
+    return f"{x:.{nd}f}"
+
+
+def cmd_report(argv):
+    path, md_out, goals_out = argv
+    runs = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("{"):
+                runs.append(json.loads(line))
+    order = ["kvmm", "qemu-q35", "qemu-microvm"]
+    ok = {k: [r for r in runs if r["label"] == k and r.get("wall_ms") is not None]
+          for k in order}
+    tried = {k: [r for r in runs if r["label"] == k] for k in order}
+    mib = lambda x: None if x is None else x / 1024
+    med = {}
+    for k in order:
+        rs = ok[k]
+        med[k] = {
+            "n": len(rs), "tried": len(tried[k]),
+            "timeouts": sum(1 for r in tried[k] if r.get("timed_out")),
+            "wall": median([r["wall_ms"] for r in rs]),
+            "wall_min": min([r["wall_ms"] for r in rs], default=None),
+            "wall_max": max([r["wall_ms"] for r in rs], default=None),
+            "uptime": median([r["uptime_s"] for r in rs]),
+            "over": median([r.get("overhead_kb") for r in rs]),
+            "over_anon": median([r.get("overhead_anon_kb") for r in rs]),
+            "over_file": median([r.get("overhead_file_kb") for r in rs]),
+            "vmrss": median([r.get("vmrss_kb") for r in rs]),
+            "guest": median([r.get("guest_rss_kb") for r in rs]),
+            "nproc": sorted({r.get("nproc") for r in rs}, key=str),
+            "warn": sum(r.get("warnings", 0) for r in tried[k]),
+            "trace": sum(r.get("call_traces", 0) for r in tried[k]),
+        }
+
+    def ratio(a, b):
+        if a is None or b is None or b == 0:
+            return None
+        return a / b
+
+    L = []
+    L.append("| VMM | boots reaching init | boot → init, wall ms (median) | min – max ms "
+             "| guest uptime at init, s (median) | guest NPROC | VmRSS at init, MiB "
+             "| guest RAM touched, MiB | VMM RSS beyond guest RAM, MiB (anon + file) |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    for k in order:
+        m = med[k]
+        reach = f"{m['n']}/{m['tried']}"
+        if m["timeouts"]:
+            reach += f" ({m['timeouts']} timed out)"
+        L.append(f"| {k} | {reach} | {fmt(m['wall'])} | "
+                 f"{fmt(m['wall_min'])} – {fmt(m['wall_max'])} | {fmt(m['uptime'], 2)} | "
+                 f"{'/'.join(str(x) for x in m['nproc']) or 'n/a'} | "
+                 f"{fmt(mib(m['vmrss']), 1)} | {fmt(mib(m['guest']), 1)} | "
+                 f"**{fmt(mib(m['over']), 2)}** ({fmt(mib(m['over_anon']), 2)} + "
+                 f"{fmt(mib(m['over_file']), 2)}) |")
+    L.append("")
+    L.append("| ratio of medians | kvmm / QEMU q35 | kvmm / QEMU microvm |")
+    L.append("|---|---|---|")
+    for name, key in (("boot → init, wall clock", "wall"),
+                      ("guest uptime at init", "uptime"),
+                      ("VMM RSS beyond guest RAM", "over")):
+        L.append(f"| {name} | {fmt(ratio(med['kvmm'][key], med['qemu-q35'][key]), 2)} | "
+                 f"{fmt(ratio(med['kvmm'][key], med['qemu-microvm'][key]), 2)} |")
+    L.append("")
+    L.append("Largest mappings beyond guest RAM, from the run with the median figure:")
+    L.append("")
+    for k in order:
+        rs = sorted((r for r in ok[k] if r.get("overhead_kb") is not None),
+                    key=lambda r: r["overhead_kb"])
+        if rs:
+            r = rs[len(rs) // 2]
+            L.append(f"- {k}: {r['nmaps']} mappings, {r['threads']} threads; "
+                     + "; ".join(r["top"]))
+    L.append("")
+    L.append("Guest kernel messages in the console logs (all runs): " + "; ".join(
+        f"{k}: {med[k]['warn']} × `WARNING`, {med[k]['trace']} × `Call Trace`"
+        for k in order) + ".")
+    with open(md_out, "w") as f:
+        f.write("\n".join(L) + "\n")
+
+    # Goal rows for the summary: | goal | target | measured | verdict |
+    G = []
+    r = ratio(med["kvmm"]["wall"], med["qemu-q35"]["wall"])
+    if r is None:
+        G.append("| boot → init, kvmm / QEMU q35 (median wall clock) | ≤ 0.60 | n/a | not measured |")
+    else:
+        verdict = (f"met ({(1 - r / 0.6) * 100:.0f}% below the limit)" if r <= 0.6
+                   else f"missed by {r - 0.6:.2f} ({(r / 0.6 - 1) * 100:.0f}% over the limit)")
+        G.append(f"| boot → init, kvmm / QEMU q35 (median wall clock) | ≤ 0.60 | {r:.2f} | {verdict} |")
+    o = mib(med["kvmm"]["over"])
+    if o is None:
+        G.append("| kvmm RSS beyond guest RAM (median) | ≤ 3 MiB | n/a | not measured |")
+    else:
+        verdict = f"met ({3 - o:.2f} MiB to spare)" if o <= 3 else f"missed by {o - 3:.2f} MiB"
+        G.append(f"| kvmm RSS beyond guest RAM (median) | ≤ 3 MiB | {o:.2f} MiB | {verdict} |")
+    with open(goals_out, "w") as f:
+        f.write("\n".join(G) + "\n")
+    return 0
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    cmd, argv = sys.argv[1], sys.argv[2:]
+    if cmd == "run":
+        return cmd_run(argv)
+    if cmd == "report" and len(argv) == 3:
+        return cmd_report(argv)
+    sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

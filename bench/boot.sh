@@ -1,0 +1,231 @@
+#!/bin/bash
+# bench/boot.sh: boot → init time and VMM memory, kvmm against QEMU.
+#
+# Boots the test guest (build/guest/vmlinuz-cloud + initramfs-cloud, 256 MiB,
+# 2 vCPUs, "console=ttyS0 kvmm.test=info") under kvmm, QEMU q35 and QEMU
+# microvm, interleaved (kvmm, q35, microvm, kvmm, ...), BENCH_BOOT_RUNS times
+# each (10).  Per boot, bench/boot.py notes the wall-clock time from the
+# VMM's start to the guest's KVMM-INIT-OK line on the console, the guest's
+# uptime in that line, and the VMM's RSS beyond guest RAM at that moment.
+#
+# All boots run in one environment: here when this host's /dev/kvm can boot
+# Linux (scripts/host-kvm-ok.sh), else inside one test host VM session.
+#
+# Writes $BENCH_DIR/boot/{results.jsonl,logs/,section.md,goals.md}
+# (BENCH_DIR defaults to build/bench) and prints section.md.
+# Environment: BENCH_BOOT_RUNS (10), BENCH_BOOT_TIMEOUT seconds per boot
+# (120; a timed-out boot is retried once, and the retry is reported),
+# BENCH_BOOT_BUDGET seconds for all rounds (720: no new round starts when
+# the rounds so far suggest it would end past the budget; the report says so).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+ROOT=$PWD
+BENCH_DIR=${BENCH_DIR:-$ROOT/build/bench}
+OUT=$BENCH_DIR/boot
+RUNS=${BENCH_BOOT_RUNS:-10}
+TIMEOUT=${BENCH_BOOT_TIMEOUT:-120}
+BUDGET=${BENCH_BOOT_BUDGET:-720}
+RAM_MIB=256
+CPUS=2
+CMDLINE="console=ttyS0 kvmm.test=info"
+VMMS=(kvmm qemu-q35 qemu-microvm)
+
+# ---------------------------------------------------------------------------
+# Inside the measuring environment.
+# ---------------------------------------------------------------------------
+inner() {
+    OUT=$1
+    mkdir -p "$OUT" || return 2
+    local work vmm round rc t_start elapsed est done_rounds=0 note
+    work=$(mktemp -d /tmp/kvmm-bench.XXXXXX) || return 2
+    mkdir -p "$work/logs"
+    : >"$OUT/results.jsonl"
+    : >"$OUT/notes.txt"
+
+    # Kernel, initrd and kvmm are read from tmpfs, so that no boot pays for
+    # a network file system (the test host mounts the repository uncached).
+    cp build/kvmm "$work/kvmm" &&
+    cp -L build/guest/vmlinuz-cloud "$work/vmlinuz" &&
+    cp build/guest/initramfs-cloud.cpio.gz "$work/initrd" || return 2
+    # Warm the page cache with QEMU's binary, libraries and firmware blobs,
+    # as a first boot would for the next ones.
+    local qemu
+    qemu=$(command -v qemu-system-x86_64) || { echo "boot bench: no qemu-system-x86_64" >&2; return 2; }
+    cat "$qemu" $(ldd "$qemu" | awk '$3 ~ /^\// {print $3}') /usr/share/qemu/* \
+        /usr/share/seabios/* >/dev/null 2>&1
+    cat "$work/kvmm" "$work/vmlinuz" "$work/initrd" >/dev/null
+
+    {
+        echo "kernel: $(uname -r)"
+        echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1) × $(nproc)"
+        echo "kvm: $(for m in kvm_amd kvm_intel kvm_pvm; do [ -d /sys/module/$m ] && printf '%s ' $m; done)"
+        echo "qemu: $("$qemu" --version | head -n1)"
+        echo "memory: $(awk '/MemTotal/ {printf "%d MiB", $2/1024}' /proc/meminfo)"
+        echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    } >"$OUT/env.txt"
+
+    local -A skip=()
+
+    # vmm_argv VMM: the command line that boots the guest under VMM, in argv.
+    vmm_argv() {
+        case $1 in
+            kvmm) argv=("$work/kvmm" run --kernel "$work/vmlinuz" --initrd "$work/initrd"
+                        --cpus "$CPUS" --memory "$RAM_MIB" --console stdio --cmdline "$CMDLINE") ;;
+            qemu-*)
+                argv=("$qemu")
+                if [ "$1" = qemu-q35 ]; then argv+=(-M q35)
+                else argv+=(-M microvm,x-option-roms=off,isa-serial=on,rtc=on); fi
+                argv+=(-accel kvm -cpu host -smp "$CPUS" -m "$RAM_MIB"
+                       -kernel "$work/vmlinuz" -initrd "$work/initrd" -append "$CMDLINE"
+                       -nographic -nodefaults -serial stdio -no-reboot) ;;
+        esac
+    }
+
+    # run_one VMM ROUND: one boot, retried once on a timeout.
+    run_one() {
+        local vmm=$1 round=$2 attempt rc log argv
+        vmm_argv "$vmm"
+        for attempt in 1 2; do
+            log=$work/logs/$vmm-$round.log
+            [ "$attempt" = 1 ] || log=$work/logs/$vmm-$round-retry.log
+            rc=0
+            python3 bench/boot.py run --label "$vmm" --ram-mib "$RAM_MIB" --timeout "$TIMEOUT" \
+                --log "$log" -- "${argv[@]}" >>"$OUT/results.jsonl" || rc=$?
+            [ "$rc" = 124 ] && [ "$attempt" = 1 ] || break
+            echo "RETRY: $vmm round $round timed out after ${TIMEOUT}s; booting it once more" | tee -a "$OUT/notes.txt" >&2
+        done
+        if [ "$rc" != 0 ]; then
+            echo "$vmm round $round: no KVMM-INIT-OK ($([ "$rc" = 124 ] && echo "timed out after ${TIMEOUT}s" || echo "the VMM stopped first")); console end: $(tail -n 3 "$log" | tr -d '\r' | tr '\n' '|')" \
+                | tee -a "$OUT/notes.txt" >&2
+        fi
+        return "$rc"
+    }
+
+    t_start=$SECONDS
+    for round in $(seq 1 "$RUNS"); do
+        for vmm in "${VMMS[@]}"; do
+            [ -z "${skip[$vmm]-}" ] || continue
+            rc=0
+            run_one "$vmm" "$round" || rc=$?
+            echo "boot bench: round $round/$RUNS $vmm: $(tail -n1 "$OUT/results.jsonl" | python3 -c \
+                'import json,sys; r=json.load(sys.stdin); print("init after %s ms, uptime %s s" % (round(r["wall_ms"]) if r["wall_ms"] else "-", r["uptime_s"]))')" >&2
+            # A VMM that cannot boot this guest at all is not booted ten times.
+            if [ "$rc" != 0 ] && [ "$round" = 1 ]; then
+                skip[$vmm]=1
+                echo "$vmm: dropped from the benchmark after its first boot failed" >>"$OUT/notes.txt"
+            fi
+        done
+        done_rounds=$round
+        elapsed=$((SECONDS - t_start))
+        est=$((elapsed / round))
+        if [ "$round" -lt "$RUNS" ] && [ $((elapsed + est)) -gt "$BUDGET" ]; then
+            note="stopped after $round of $RUNS rounds: another round (~${est}s) would pass the ${BUDGET}s budget (BENCH_BOOT_BUDGET)"
+            echo "boot bench: $note" >&2
+            echo "$note" >>"$OUT/notes.txt"
+            break
+        fi
+    done
+    echo "rounds: $done_rounds in $((SECONDS - t_start)) s" >>"$OUT/env.txt"
+    echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/env.txt"
+    mkdir -p "$OUT/logs"
+    cp "$work"/logs/*.log "$OUT/logs/" 2>/dev/null
+    rm -rf "$work"
+    return 0
+}
+
+# The test host passes on only KVMM_* variables: the settings are arguments.
+if [ "${1-}" = --inner ]; then
+    [ $# = 5 ] || { echo "usage: $0 --inner OUTDIR RUNS TIMEOUT BUDGET" >&2; exit 2; }
+    RUNS=$3 TIMEOUT=$4 BUDGET=$5
+    inner "$2"
+    exit $?
+fi
+
+# ---------------------------------------------------------------------------
+# Outside: pick the environment, run, report.
+# ---------------------------------------------------------------------------
+[ -x build/kvmm ] || { echo "boot bench: build/kvmm missing (make all)" >&2; exit 2; }
+for f in build/guest/vmlinuz-cloud build/guest/initramfs-cloud.cpio.gz; do
+    [ -e "$f" ] || { echo "boot bench: $f missing (scripts/build-guest.sh)" >&2; exit 2; }
+done
+rm -rf "$OUT"
+mkdir -p "$OUT"
+host_load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+rc=0
+if scripts/host-kvm-ok.sh; then
+    where="this host's /dev/kvm"
+    echo "boot bench: booting on this host's /dev/kvm" >&2
+    bash bench/boot.sh --inner "$OUT" "$RUNS" "$TIMEOUT" "$BUDGET" || rc=$?
+else
+    where="the test host VM (scripts/testhost.sh: QEMU TCG, EPYC with SVM and NPT, 2 vCPUs, 4 GiB; nested KVM with kvm_amd inside)"
+    echo "boot bench: this host's /dev/kvm cannot boot Linux; all boots run inside one test host VM session" >&2
+    scripts/testhost.sh --timeout $((BUDGET + 600)) -- bash bench/boot.sh --inner "$OUT" "$RUNS" "$TIMEOUT" "$BUDGET" || rc=$?
+fi
+host_load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+if [ "$rc" != 0 ] || [ ! -s "$OUT/results.jsonl" ]; then
+    echo "boot bench: the measuring run failed (status $rc)" >&2
+    echo "boot bench: the measuring run failed (status $rc)" >>"$OUT/notes.txt"
+fi
+python3 bench/boot.py report "$OUT/results.jsonl" "$OUT/table.md" "$OUT/goals.md" || rc=1
+
+microvm_ok=$(grep -c '"label": "qemu-microvm", "wall_ms": [0-9]' "$OUT/results.jsonl" 2>/dev/null)
+{
+    cat <<EOF
+## Boot to init: kvmm, QEMU q35, QEMU microvm
+
+**Method.** \`bench/boot.sh\` boots the same guest under each VMM: the
+Debian cloud kernel \`$(basename "$(readlink -f build/guest/vmlinuz-cloud)")\` (bzImage) with
+\`build/guest/initramfs-cloud.cpio.gz\`, $RAM_MIB MiB, $CPUS vCPUs, command line
+\`$CMDLINE\` for all three. The runs are interleaved (kvmm, q35, microvm,
+kvmm, …) so that drift in the host's load touches every VMM alike.
+Kernel, initrd and the kvmm binary are copied to tmpfs first and QEMU's
+files are read once beforehand, so no boot waits on a cold cache.
+
+- kvmm: \`kvmm run --kernel K --initrd I --cpus $CPUS --memory $RAM_MIB --console stdio --cmdline "…"\`
+- QEMU q35: \`qemu-system-x86_64 -M q35 -accel kvm -cpu host -smp $CPUS -m $RAM_MIB -kernel K -initrd I -append "…" -nographic -nodefaults -serial stdio -no-reboot\`
+- QEMU microvm: the same with \`-M microvm,x-option-roms=off,isa-serial=on,rtc=on\`
+  (ISA serial for the ttyS0 console; firmware: QEMU's qboot)
+
+Per boot, \`bench/boot.py\` reads the VMM's console as it streams from a pipe:
+
+- **boot → init**: wall-clock ms from just before the VMM is spawned to the
+  arrival of the guest's \`KVMM-INIT-OK\` line (printed by the initramfs
+  /init after loading its modules). It covers VMM set-up, firmware (SeaBIOS
+  for q35, qboot for microvm, none for kvmm), kernel decompression and the
+  kernel's own boot.
+- **guest uptime**: the \`uptime=\` the guest prints in that line (its own
+  clock, from kernel start).
+- **memory**: when the line arrives, \`/proc/PID/status\` (VmRSS) and
+  \`/proc/PID/smaps\` are read. Guest RAM is the largest anonymous mapping
+  of at least $RAM_MIB MiB; *VMM RSS beyond guest RAM* is the Rss of every
+  other mapping (binary, libraries, heap, stacks, and for QEMU its ROM, BIOS
+  and other RAM blocks), split into anonymous and file-backed pages.
+- NPROC: the guest's \`nproc\`, printed right after the marker; the VMM is
+  then killed (shutdown is not measured). Console logs are checked for
+  \`WARNING\` and \`Call Trace\`.
+
+**Where.** $where. Absolute times there are bound by the emulation
+(every guest instruction under nested SVM runs in a TCG-emulated CPU) and by
+the machine's other load; compare the ratios, which come from runs side by
+side in one session.
+
+$(sed 's/^/    /' "$OUT/env.txt" 2>/dev/null)
+    host loadavg (outside) before/after: $host_load_before / $host_load_after
+
+**Results** ($(date -u +%Y-%m-%d)):
+
+$(cat "$OUT/table.md")
+EOF
+    if [ "${microvm_ok:-0}" = 0 ]; then
+        echo
+        echo "QEMU microvm did not reach init: $(grep -m1 '^qemu-microvm round' "$OUT/notes.txt" || echo 'see build/bench/boot/logs')"
+    fi
+    if [ -s "$OUT/notes.txt" ]; then
+        echo
+        echo "Notes from the run:"
+        echo
+        sed 's/^/- /' "$OUT/notes.txt"
+    fi
+} >"$OUT/section.md"
+cat "$OUT/section.md"
+exit "$rc"

@@ -1,0 +1,55 @@
+/* PCI: one root bus (bus 0, function 0 only) behind a host bridge, its
+ * configuration space through ports 0xCF8/0xCFC and ECAM, BARs placed by
+ * the core in LAYOUT_PCI_MMIO, and MSI-X with its table and PBA in a BAR
+ * owned by this module.  Each MSI-X vector has an irqfd and a GSI routed
+ * with KVM_SET_GSI_ROUTING; devices raise a vector with pci_msix_notify(). */
+#ifndef KVMM_DEVICES_PCI_H
+#define KVMM_DEVICES_PCI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "types.h"
+
+struct vm;
+struct bus_ops;
+struct pci_bus;
+struct pci_dev;
+
+#define PCI_MAX_DEVICES   32      /* device numbers on bus 0 */
+#define PCI_NUM_BARS      6
+#define PCI_MSIX_MAX_VECS 64
+
+struct pci_bar_desc {
+    uint32_t size;                /* power of two >= 4096, or 0 = unused */
+    const struct bus_ops *ops;    /* handlers get the offset in the BAR */
+    void *opaque;
+};
+
+struct pci_dev_desc {
+    const char *name;
+    uint16_t vendor, device, subsys_vendor, subsys_id;
+    uint32_t class_code;          /* base << 16 | sub << 8 | prog-if */
+    uint8_t revision;
+    struct pci_bar_desc bars[PCI_NUM_BARS];
+    unsigned msix_vectors;        /* 0 = no MSI-X; else its BAR is the first unused */
+};
+
+/* The VM's PCI bus and host bridge; registers the config ports and ECAM. */
+int pci_bus_create(struct vm *vm, struct pci_bus **out) WUR;
+void pci_bus_destroy(struct pci_bus *bus);
+
+/* Give the device a slot and place its BARs on the MMIO bus. */
+int pci_dev_add(struct pci_bus *bus, const struct pci_dev_desc *desc, struct pci_dev **out) WUR;
+/* Append a capability (cap[0] = id; cap[1], the next pointer, is filled
+ * in); returns its offset in config space or -errno.  Only before start. */
+int pci_cap_add(struct pci_dev *dev, const void *cap, unsigned len) WUR;
+gpa_t pci_bar_addr(const struct pci_dev *dev, unsigned bar);
+unsigned pci_dev_slot(const struct pci_dev *dev);
+
+/* Raise MSI-X vector `vec`: through its irqfd when unmasked, else it is
+ * left pending in the PBA and raised on unmask.  Safe from any thread.
+ * -ENOENT when MSI-X is off or the vector is out of range. */
+int pci_msix_notify(struct pci_dev *dev, unsigned vec);
+bool pci_msix_enabled(struct pci_dev *dev);
+
+#endif

@@ -1,0 +1,257 @@
+/*
+ * Firecracker's JSON config file (firecracker --config-file) read as a
+ * one-VM kvmm spec.  Only what kvmm can honour is accepted; anything else
+ * is an error naming the key, so a config never boots with a setting
+ * silently dropped.  The mapping is documented in docs/spec.md.
+ */
+#include "spec.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FC_FILE_MAX (1u << 20)
+
+struct fc_ctx {
+	struct vm_spec *vm;
+	char *err;
+	size_t errlen;
+};
+
+static int __attribute__((format(printf, 3, 4)))
+fc_fail(struct fc_ctx *c, const char *label, const char *fmt, ...)
+{
+	size_t n = (size_t)snprintf(c->err, c->errlen, "%s: ", label);
+	va_list ap;
+
+	if (n < c->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(c->err + n, c->errlen - n, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* Keys listed as "none of these": present with a non-null value fails. */
+static int fc_unsupported(struct fc_ctx *c, const char *label, const char *why)
+{
+	return fc_fail(c, label, "not supported by kvmm (%s)", why);
+}
+
+/* Set one kvmm field from a JSON string or integer, reported under label. */
+static int fc_field(struct fc_ctx *c, enum vm_field field, const cJSON *v, const char *label)
+{
+	char text[32];
+
+	if (cJSON_IsString(v))
+		return vm_spec_field_set(c->vm, field, v->valuestring, NULL, label, c->err,
+					 c->errlen);
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e15 &&
+	    v->valuedouble == floor(v->valuedouble)) {
+		snprintf(text, sizeof(text), "%.0f", v->valuedouble);
+		return vm_spec_field_set(c->vm, field, text, NULL, label, c->err, c->errlen);
+	}
+	return fc_fail(c, label, "expected %s", field == VM_FIELD_VCPUS ||
+		       field == VM_FIELD_MEMORY ? "an integer" : "a string");
+}
+
+static int fc_boot_source(struct fc_ctx *c, const cJSON *obj)
+{
+	const cJSON *v;
+	char label[96];
+	int ret = 0;
+
+	if (!cJSON_IsObject(obj))
+		return fc_fail(c, "boot-source", "expected an object");
+	if (!cJSON_GetObjectItemCaseSensitive(obj, "kernel_image_path"))
+		return fc_fail(c, "boot-source.kernel_image_path", "required");
+	cJSON_ArrayForEach(v, obj) {
+		snprintf(label, sizeof(label), "boot-source.%.64s", v->string);
+		if (cJSON_IsNull(v))
+			continue;
+		if (!strcmp(v->string, "kernel_image_path"))
+			ret = fc_field(c, VM_FIELD_KERNEL, v, label);
+		else if (!strcmp(v->string, "boot_args"))
+			ret = fc_field(c, VM_FIELD_CMDLINE, v, label);
+		else if (!strcmp(v->string, "initrd_path"))
+			ret = fc_field(c, VM_FIELD_INITRD, v, label);
+		else
+			ret = fc_fail(c, label, "unknown key (expected one of: kernel_image_path, boot_args, initrd_path)");
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* machine-config keys that kvmm accepts only with Firecracker's default. */
+static bool fc_machine_default(const cJSON *v)
+{
+	if (!strcmp(v->string, "smt") || !strcmp(v->string, "track_dirty_pages"))
+		return cJSON_IsFalse(v);
+	if (!strcmp(v->string, "huge_pages"))
+		return cJSON_IsString(v) && !strcmp(v->valuestring, "None");
+	return false;
+}
+
+static int fc_machine_config(struct fc_ctx *c, const cJSON *obj)
+{
+	const cJSON *v;
+	char label[96];
+	int ret = 0;
+
+	if (!cJSON_IsObject(obj))
+		return fc_fail(c, "machine-config", "expected an object");
+	cJSON_ArrayForEach(v, obj) {
+		snprintf(label, sizeof(label), "machine-config.%.64s", v->string);
+		if (cJSON_IsNull(v) || fc_machine_default(v))
+			continue;
+		if (!strcmp(v->string, "vcpu_count"))
+			ret = fc_field(c, VM_FIELD_VCPUS, v, label);
+		else if (!strcmp(v->string, "mem_size_mib"))
+			ret = fc_field(c, VM_FIELD_MEMORY, v, label);
+		else if (!strcmp(v->string, "smt") || !strcmp(v->string, "track_dirty_pages") ||
+			 !strcmp(v->string, "huge_pages") || !strcmp(v->string, "cpu_template"))
+			ret = fc_unsupported(c, label, "only Firecracker's default is accepted");
+		else
+			ret = fc_fail(c, label, "unknown key (expected one of: vcpu_count, mem_size_mib, smt, track_dirty_pages, huge_pages)");
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Device lists kvmm cannot build yet: empty or null is fine. */
+static int fc_device_list(struct fc_ctx *c, const cJSON *v, const char *what)
+{
+	char label[96];
+
+	if (cJSON_IsNull(v) || (cJSON_IsArray(v) && !cJSON_GetArraySize(v)))
+		return 0;
+	if (!cJSON_IsArray(v))
+		return fc_fail(c, v->string, "expected an array");
+	snprintf(label, sizeof(label), "%s[0]", v->string);
+	return fc_unsupported(c, label, what);
+}
+
+static int fc_member(struct fc_ctx *c, const cJSON *root, const cJSON *v)
+{
+	static const char *const absent_only[] = {
+		"balloon", "cpu-config", "vsock", "logger", "metrics", "mmds-config", "entropy",
+	};
+
+	for (const cJSON *o = root->child; o && o != v; o = o->next)
+		if (!strcmp(o->string, v->string))
+			return fc_fail(c, v->string, "duplicate key");
+	if (!strcmp(v->string, "boot-source"))
+		return fc_boot_source(c, v);
+	if (!strcmp(v->string, "machine-config"))
+		return cJSON_IsNull(v) ? 0 : fc_machine_config(c, v);
+	if (!strcmp(v->string, "drives"))
+		return fc_device_list(c, v, "kvmm has no block devices yet");
+	if (!strcmp(v->string, "network-interfaces"))
+		return fc_device_list(c, v, "kvmm has no network devices yet");
+	for (size_t i = 0; i < sizeof(absent_only) / sizeof(absent_only[0]); i++)
+		if (!strcmp(v->string, absent_only[i]))
+			return cJSON_IsNull(v) ? 0 : fc_unsupported(c, v->string, "no such device or setting");
+	return fc_fail(c, v->string, "unknown key (expected one of: boot-source, machine-config, drives, network-interfaces, balloon, cpu-config, vsock, logger, metrics, mmds-config, entropy)");
+}
+
+/* The host checks, reported under the Firecracker key that set the field. */
+static int fc_validate(struct fc_ctx *c)
+{
+	static const struct { enum vm_field field; const char *label; } map[] = {
+		{ VM_FIELD_KERNEL, "boot-source.kernel_image_path" },
+		{ VM_FIELD_INITRD, "boot-source.initrd_path" },
+		{ VM_FIELD_CMDLINE, "boot-source.boot_args" },
+		{ VM_FIELD_VCPUS, "machine-config.vcpu_count" },
+		{ VM_FIELD_MEMORY, "machine-config.mem_size_mib" },
+	};
+	int ret;
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		ret = vm_spec_field_check(c->vm, map[i].field, map[i].label, c->err, c->errlen);
+		if (ret)
+			return ret;
+	}
+	return vm_spec_validate(c->vm, "", c->err, c->errlen);
+}
+
+static int fc_parse(struct fc_ctx *c, const char *json, bool validate)
+{
+	cJSON *root = cJSON_Parse(json);
+	const cJSON *v;
+	int ret = 0;
+
+	if (!root)
+		return fc_fail(c, "(root)", "invalid JSON");
+	if (!cJSON_IsObject(root))
+		ret = fc_fail(c, "(root)", "expected an object");
+	else if (!cJSON_GetObjectItemCaseSensitive(root, "boot-source"))
+		ret = fc_fail(c, "boot-source", "required");
+	cJSON_ArrayForEach(v, root) {
+		if (ret)
+			break;
+		ret = fc_member(c, root, v);
+	}
+	cJSON_Delete(root);
+	if (!ret && validate)
+		ret = fc_validate(c);
+	return ret;
+}
+
+static char *fc_read_file(const char *path, int *ret)
+{
+	FILE *f = fopen(path, "re");
+	char *buf;
+	size_t n;
+
+	*ret = 0;
+	if (!f) {
+		*ret = -errno;
+		return NULL;
+	}
+	buf = malloc(FC_FILE_MAX + 1);
+	n = buf ? fread(buf, 1, FC_FILE_MAX + 1, f) : 0;
+	fclose(f);
+	if (!buf || n > FC_FILE_MAX) {
+		free(buf);
+		*ret = buf ? -EFBIG : -ENOMEM;
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+int spec_fc_load_file(const char *path, bool validate, struct kvmm_spec *out,
+		      char *err, size_t errlen)
+{
+	struct fc_ctx c = { .err = err, .errlen = errlen };
+	char *json;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	json = fc_read_file(path, &ret);
+	if (!json) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	out->vms = calloc(1, sizeof(*out->vms));
+	if (!out->vms) {
+		free(json);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	out->nvms = 1;
+	vm_spec_init_defaults(&out->vms[0], 0);
+	c.vm = &out->vms[0];
+	ret = fc_parse(&c, json, validate);
+	free(json);
+	if (ret)
+		spec_free(out);
+	return ret;
+}

@@ -1,0 +1,287 @@
+#include "supervisor.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl/events.h"
+#include "spec.h"
+#include "util/log.h"
+
+struct sup_vm {
+    struct supervisor *sup;
+    const struct kvm_host *host;
+    const struct vm_spec *spec;
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t lock;   /* guards everything below */
+    struct vm *vm;          /* current instance, NULL between restarts */
+    bool stop_requested;
+    enum vm_stop_reason stop_reason;
+    int stop_code;
+    char stop_why[128];
+    enum sup_vm_phase phase;
+    int exit_code;
+    unsigned restarts;
+    char message[256];
+};
+
+struct supervisor {
+    struct sup_vm *vms;
+    size_t nvms;
+    int done_fd;
+};
+
+/* The SHUTDOWN reason, QEMU's names where one fits. */
+static const char *stop_reason_name(enum vm_stop_reason reason)
+{
+    switch (reason) {
+    case VM_STOP_POWEROFF: return "guest-shutdown";
+    case VM_STOP_REBOOT: return "guest-reset";
+    case VM_STOP_TEST_RESULT: return "guest-test-result";
+    case VM_STOP_TRIPLE_FAULT: return "guest-triple-fault";
+    case VM_STOP_GUEST_FAULT: return "guest-fault";
+    case VM_STOP_PANIC: return "guest-panic";
+    case VM_STOP_SIGNAL: return "host-signal";
+    case VM_STOP_QUIT: return "host-qmp-quit";
+    case VM_STOP_HOST_RESET: return "host-qmp-system-reset";
+    case VM_STOP_INTERNAL_ERROR:
+    default: return "host-error";
+    }
+}
+
+static bool stop_reason_is_guest(enum vm_stop_reason reason)
+{
+    switch (reason) {
+    case VM_STOP_POWEROFF: case VM_STOP_REBOOT: case VM_STOP_TEST_RESULT:
+    case VM_STOP_TRIPLE_FAULT: case VM_STOP_GUEST_FAULT: case VM_STOP_PANIC:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void sup_emit_end(struct sup_vm *sv, struct vm *vm, enum vm_stop_reason reason)
+{
+    cJSON *data = cJSON_CreateObject();
+
+    if (reason == VM_STOP_PANIC) {
+        cJSON *p = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(p, "action", "poweroff");
+        ctl_event_post("GUEST_PANICKED", sup_vm_name(sv), p);
+    }
+    cJSON_AddBoolToObject(data, "guest", stop_reason_is_guest(reason));
+    cJSON_AddStringToObject(data, "reason", stop_reason_name(reason));
+    cJSON_AddNumberToObject(data, "exit-code", vm_exit_code(vm));
+    cJSON_AddStringToObject(data, "message", vm_stop_message(vm));
+    ctl_event_post("SHUTDOWN", sup_vm_name(sv), data);
+}
+
+static bool sup_should_restart(struct sup_vm *sv, enum vm_stop_reason reason)
+{
+    bool restart;
+
+    pthread_mutex_lock(&sv->lock);
+    restart = !sv->stop_requested &&
+              (reason == VM_STOP_HOST_RESET ||
+               (reason == VM_STOP_REBOOT && sv->spec->on_reboot == REBOOT_RESTART));
+    pthread_mutex_unlock(&sv->lock);
+    return restart;
+}
+
+/* One instance, from creation to teardown; false when it failed to build. */
+static bool sup_run_once(struct sup_vm *sv, enum vm_stop_reason *reason)
+{
+    char err[512];
+    struct vm *vm;
+
+    if (vm_create(sv->host, sv->spec, &vm, err, sizeof(err))) {
+        log_err("%s: %s", sv->spec->name, err);
+        pthread_mutex_lock(&sv->lock);
+        sv->exit_code = 1;
+        snprintf(sv->message, sizeof(sv->message), "%.255s", err);
+        pthread_mutex_unlock(&sv->lock);
+        return false;
+    }
+    pthread_mutex_lock(&sv->lock);
+    sv->vm = vm;
+    sv->phase = SUP_VM_RUNNING;
+    if (sv->stop_requested)
+        vm_request_stop(vm, sv->stop_reason, sv->stop_code, "%s", sv->stop_why);
+    pthread_mutex_unlock(&sv->lock);
+    if (vm_start(vm))
+        log_err("%s: cannot start", sv->spec->name);
+    *reason = vm_wait(vm);
+    if (vm_exit_code(vm))
+        log_err("%s: %s", sv->spec->name, vm_stop_message(vm));
+    else
+        log_info("%s: %s", sv->spec->name, vm_stop_message(vm));
+    pthread_mutex_lock(&sv->lock);
+    sv->vm = NULL;
+    sv->exit_code = vm_exit_code(vm);
+    snprintf(sv->message, sizeof(sv->message), "%s", vm_stop_message(vm));
+    pthread_mutex_unlock(&sv->lock);
+    if (sup_should_restart(sv, *reason))
+        ctl_event_post_reason("RESET", sup_vm_name(sv), stop_reason_is_guest(*reason),
+                              stop_reason_name(*reason));
+    else
+        sup_emit_end(sv, vm, *reason);
+    vm_destroy(vm);
+    return true;
+}
+
+static void *sup_runner(void *arg)
+{
+    struct sup_vm *sv = arg;
+    enum vm_stop_reason reason;
+    uint64_t one = 1;
+
+    while (sup_run_once(sv, &reason) && sup_should_restart(sv, reason)) {
+        log_info("%s: restarting after %s", sv->spec->name,
+                 reason == VM_STOP_HOST_RESET ? "system_reset" : "guest reset");
+        pthread_mutex_lock(&sv->lock);
+        sv->restarts++;
+        sv->phase = SUP_VM_STARTING;
+        pthread_mutex_unlock(&sv->lock);
+    }
+    pthread_mutex_lock(&sv->lock);
+    sv->phase = SUP_VM_ENDED;
+    pthread_mutex_unlock(&sv->lock);
+    if (write(sv->sup->done_fd, &one, sizeof(one)) < 0)
+        log_err("%s: cannot signal the end of the VM", sv->spec->name);
+    return NULL;
+}
+
+int sup_start(struct supervisor **out, const struct kvm_host *host,
+              const struct kvmm_spec *spec, int done_fd)
+{
+    struct supervisor *sup = calloc(1, sizeof(*sup));
+    int ret = 0;
+
+    if (!sup)
+        return -ENOMEM;
+    sup->vms = calloc(spec->nvms, sizeof(*sup->vms));
+    if (!sup->vms) {
+        free(sup);
+        return -ENOMEM;
+    }
+    sup->nvms = spec->nvms;
+    sup->done_fd = done_fd;
+    for (size_t i = 0; i < spec->nvms; i++) {
+        struct sup_vm *sv = &sup->vms[i];
+
+        *sv = (struct sup_vm){ .sup = sup, .host = host, .spec = &spec->vms[i] };
+        pthread_mutex_init(&sv->lock, NULL);
+    }
+    for (size_t i = 0; i < spec->nvms && !ret; i++) {
+        ret = -pthread_create(&sup->vms[i].thread, NULL, sup_runner, &sup->vms[i]);
+        sup->vms[i].thread_started = !ret;
+    }
+    *out = sup;
+    return ret;
+}
+
+int sup_join(struct supervisor *sup)
+{
+    int status = 0;
+
+    for (size_t i = 0; i < sup->nvms; i++) {
+        struct sup_vm *sv = &sup->vms[i];
+
+        if (!sv->thread_started)
+            continue;
+        pthread_join(sv->thread, NULL);
+        sv->thread_started = false;
+        if (sv->exit_code && !status)
+            status = sv->exit_code;
+    }
+    return status;
+}
+
+void sup_free(struct supervisor *sup)
+{
+    if (!sup)
+        return;
+    for (size_t i = 0; i < sup->nvms; i++)
+        pthread_mutex_destroy(&sup->vms[i].lock);
+    free(sup->vms);
+    free(sup);
+}
+
+size_t sup_count(const struct supervisor *sup) { return sup->nvms; }
+struct sup_vm *sup_at(struct supervisor *sup, size_t i) { return i < sup->nvms ? &sup->vms[i] : NULL; }
+const struct vm_spec *sup_vm_spec(const struct sup_vm *sv) { return sv->spec; }
+const char *sup_vm_name(const struct sup_vm *sv) { return sv->spec->name; }
+
+struct sup_vm *sup_find(struct supervisor *sup, const char *name)
+{
+    for (size_t i = 0; i < sup->nvms; i++)
+        if (!strcmp(sup->vms[i].spec->name, name))
+            return &sup->vms[i];
+    return NULL;
+}
+
+bool sup_all_ended(struct supervisor *sup)
+{
+    struct sup_vm_info info;
+
+    for (size_t i = 0; i < sup->nvms; i++) {
+        sup_vm_info(&sup->vms[i], &info);
+        if (info.phase != SUP_VM_ENDED && sup->vms[i].thread_started)
+            return false;
+    }
+    return true;
+}
+
+struct vm *sup_vm_acquire(struct sup_vm *sv)
+{
+    pthread_mutex_lock(&sv->lock);
+    if (sv->vm)
+        return sv->vm;
+    pthread_mutex_unlock(&sv->lock);
+    return NULL;
+}
+
+void sup_vm_release(struct sup_vm *sv)
+{
+    pthread_mutex_unlock(&sv->lock);
+}
+
+void sup_vm_stop(struct sup_vm *sv, enum vm_stop_reason reason, int exit_code, const char *why)
+{
+    pthread_mutex_lock(&sv->lock);
+    if (!sv->stop_requested) {
+        sv->stop_requested = true;
+        sv->stop_reason = reason;
+        sv->stop_code = exit_code;
+        snprintf(sv->stop_why, sizeof(sv->stop_why), "%s", why);
+    }
+    if (sv->vm)
+        vm_request_stop(sv->vm, reason, exit_code, "%s", why);
+    pthread_mutex_unlock(&sv->lock);
+}
+
+void sup_stop_all(struct supervisor *sup, enum vm_stop_reason reason, int exit_code,
+                  const char *why)
+{
+    for (size_t i = 0; i < sup->nvms; i++)
+        sup_vm_stop(&sup->vms[i], reason, exit_code, why);
+}
+
+void sup_vm_info(struct sup_vm *sv, struct sup_vm_info *info)
+{
+    pthread_mutex_lock(&sv->lock);
+    info->phase = sv->phase;
+    info->paused = sv->vm && vm_paused(sv->vm);
+    info->stopping = sv->vm && vm_stopping(sv->vm);
+    info->exit_code = sv->exit_code;
+    info->restarts = sv->restarts;
+    snprintf(info->message, sizeof(info->message), "%s", sv->message);
+    pthread_mutex_unlock(&sv->lock);
+}
