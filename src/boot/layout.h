@@ -16,7 +16,8 @@
 #define LAYOUT_PDPT          0xA000ULL
 #define LAYOUT_PD            0xB000ULL   /* 4 pages: 0xB000..0xEFFF, 2 MiB pages */
 #define LAYOUT_CMDLINE       0x20000ULL
-#define LAYOUT_CMDLINE_MAX   0x10000ULL
+#define LAYOUT_CMDLINE_MAX   0xF000ULL
+#define LAYOUT_SETUP_DTB     0x2FFF0ULL  /* setup_data header right before the FDT */
 #define LAYOUT_FDT           0x30000ULL  /* flattened device tree for payloads */
 #define LAYOUT_FDT_MAX       0x10000ULL
 #define LAYOUT_STACK_TOP     0x80000ULL  /* initial stack for payloads */

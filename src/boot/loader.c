@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libfdt.h>
+
 #include "boot/acpi.h"
 #include "boot/bzimage.h"
 #include "boot/e820.h"
@@ -177,6 +179,22 @@ static int boot_load_initrd(struct vm *vm, uint64_t max_addr, gpa_t min_addr,
     return ret;
 }
 
+/* Hand the device tree to the kernel as setup_data (SETUP_DTB); kernels
+ * built without device-tree support skip it. */
+static int boot_link_dtb(struct vm *vm, const struct bzimage_info *info, struct boot_params *bp)
+{
+    const struct fdt_header *fdt = guest_mem_ptr(vm_mem(vm), LAYOUT_FDT, sizeof(*fdt));
+    struct setup_data sd = { .next = 0, .type = SETUP_DTB };
+
+    _Static_assert(LAYOUT_SETUP_DTB + sizeof(struct setup_data) == LAYOUT_FDT,
+                   "setup_data header must sit right before the FDT");
+    if (info->version < 0x0209 || !fdt)
+        return 0;
+    sd.len = fdt_totalsize(fdt);
+    bp->hdr.setup_data = LAYOUT_SETUP_DTB;
+    return guest_mem_write(vm_mem(vm), LAYOUT_SETUP_DTB, &sd, sizeof(sd));
+}
+
 static int boot_bzimage(struct vm *vm, const struct image *k, gpa_t rsdp, char *err, size_t errlen)
 {
     const struct vm_spec *spec = vm_spec(vm);
@@ -223,6 +241,9 @@ static int boot_bzimage(struct vm *vm, const struct image *k, gpa_t rsdp, char *
                  strerror(-ret));
         return ret;
     }
+    ret = boot_link_dtb(vm, &info, bp);
+    if (ret)
+        return ret;
     return vcpu_set_long_mode(vm_vcpu(vm, 0), LAYOUT_KERNEL + BZIMAGE_ENTRY64_OFFSET,
                               LAYOUT_ZERO_PAGE, 0, LAYOUT_STACK_TOP);
 }

@@ -96,7 +96,8 @@ test_high_memory() {
     # More than the 3 GiB below the PCI hole: RAM continues at 4 GiB.
     local rc=0 log=$OUT/highmem.log script mem
     script='awk "/MemTotal/ {print \"MEMTOTAL_KB=\" \$2}" /proc/meminfo
-grep -q "^100000000-.*System RAM" /proc/iomem && echo HIGHRAM=yes'
+grep -q "^100000000-.*System RAM" /proc/iomem && echo HIGHRAM=yes
+echo "SETUP_DATA=$(cat /sys/kernel/boot_params/setup_data/0/type) $(head -c 4 /sys/kernel/boot_params/setup_data/0/data | od -An -tx1 | tr -d " ")"'
     run_guest "$BOOT_TIMEOUT" "$log" -- "$KVMM" run --kernel "$GUEST_DIR/vmlinuz-cloud" \
         --initrd "$GUEST_DIR/initramfs-cloud.cpio.gz" --memory 3584 \
         --cmdline "console=ttyS0 quiet kvmm.test=script $(guest_script_arg "$script")" || rc=$?
@@ -107,6 +108,12 @@ grep -q "^100000000-.*System RAM" /proc/iomem && echo HIGHRAM=yes'
     else
         fail high-memory-above-4g "status $rc, guest MemTotal '${mem}' kB"
         tail -n 20 "$log" >&2
+    fi
+    # The device tree reaches the kernel as setup_data of type SETUP_DTB (2).
+    if [ "$(marker_value "$log" SETUP_DATA)" = "0x2 d00dfeed" ]; then
+        pass device-tree-as-setup-data
+    else
+        fail device-tree-as-setup-data "guest sees setup_data '$(marker_value "$log" SETUP_DATA)'"
     fi
 }
 
