@@ -97,8 +97,8 @@ def memory_sample(pid, ram_kb):
         "overhead_kb": over, "overhead_anon_kb": over_anon,
         "overhead_file_kb": over - over_anon,
         "overhead_thp_kb": sum(m["thp"] for m in others),
-        "top": [f"{m['rss']} kB {m['path'] or '[anon]'}"
-                + (f" ({m['thp']} kB THP)" if m["thp"] else "") for m in top],
+        "top": [f"{m['rss']} of {m['size']} kB {m['path'] or '[anon]'}"
+                + (f" ({m['thp']} kB in huge pages)" if m["thp"] else "") for m in top],
     }
 
 
@@ -169,6 +169,16 @@ def cmd_run(argv):
     text = log.replace(b"\r\n", b"\n").decode("utf-8", "replace")
     res["warnings"] = len(re.findall(r"WARNING", text))
     res["call_traces"] = len(re.findall(r"Call Trace", text))
+    # The distinct warning lines, without the kernel's timestamps.
+    # A kernel WARN() prints its message on the line before "WARNING: CPU:".
+    plain = [re.sub(r"^\[[ 0-9.]+\] ", "", l).strip() for l in text.splitlines()]
+    warns = set()
+    for i, l in enumerate(plain):
+        if "WARNING" in l:
+            if l.startswith("WARNING: CPU:") and i and "cut here" not in plain[i - 1]:
+                l = f"{plain[i - 1]} / {l}"
+            warns.add(l)
+    res["warning_lines"] = sorted(warns)
     if args["--log"]:
         with open(args["--log"], "w") as f:
             f.write(text)
@@ -265,6 +275,17 @@ def cmd_report(argv):
     L.append("Guest kernel messages in the console logs (all runs): " + "; ".join(
         f"{k}: {med[k]['warn']} × `WARNING`, {med[k]['trace']} × `Call Trace`"
         for k in order) + ".")
+    seen = {}
+    for r in runs:
+        for w in r.get("warning_lines", []):
+            seen.setdefault(w, {}).setdefault(r["label"], 0)
+            seen[w][r["label"]] += 1
+    if seen:
+        L.append("The distinct `WARNING` lines, with the boots that printed them:")
+        L.append("")
+        for w, who in sorted(seen.items()):
+            L.append(f"- `{w}`: " + ", ".join(f"{k} {who.get(k, 0)}/{med[k]['tried']}"
+                                              for k in order))
     with open(md_out, "w") as f:
         f.write("\n".join(L) + "\n")
 

@@ -61,6 +61,7 @@ inner() {
         echo "kvm: $(for m in kvm_amd kvm_intel kvm_pvm; do [ -d /sys/module/$m ] && printf '%s ' $m; done)"
         echo "qemu: $("$qemu" --version | head -n1)"
         echo "memory: $(awk '/MemTotal/ {printf "%d MiB", $2/1024}' /proc/meminfo)"
+        echo "transparent huge pages: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)"
         echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     } >"$OUT/env.txt"
 
@@ -153,11 +154,11 @@ mkdir -p "$OUT"
 host_load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 rc=0
 if scripts/host-kvm-ok.sh; then
-    where="this host's /dev/kvm"
+    where="On this host's /dev/kvm"
     echo "boot bench: booting on this host's /dev/kvm" >&2
     bash bench/boot.sh --inner "$OUT" "$RUNS" "$TIMEOUT" "$BUDGET" || rc=$?
 else
-    where="the test host VM (scripts/testhost.sh: QEMU TCG, EPYC with SVM and NPT, 2 vCPUs, 4 GiB; nested KVM with kvm_amd inside)"
+    where="Inside one test host VM session (scripts/testhost.sh: QEMU TCG emulating an EPYC CPU with SVM and NPT, 2 vCPUs, 4 GiB; nested KVM with kvm_amd inside), since this host's /dev/kvm (kvm_pvm) cannot boot Linux"
     echo "boot bench: this host's /dev/kvm cannot boot Linux; all boots run inside one test host VM session" >&2
     scripts/testhost.sh --timeout $((BUDGET + 600)) -- bash bench/boot.sh --inner "$OUT" "$RUNS" "$TIMEOUT" "$BUDGET" || rc=$?
 fi
@@ -205,9 +206,9 @@ Per boot, \`bench/boot.py\` reads the VMM's console as it streams from a pipe:
   \`WARNING\` and \`Call Trace\`.
 
 **Where.** $where. Absolute times there are bound by the emulation
-(every guest instruction under nested SVM runs in a TCG-emulated CPU) and by
-the machine's other load; compare the ratios, which come from runs side by
-side in one session.
+(under nested SVM in a TCG-emulated CPU every guest instruction is
+emulated) and by the machine's other load; compare the ratios, which come
+from runs side by side in one session.
 
 $(sed 's/^/    /' "$OUT/env.txt" 2>/dev/null)
     host loadavg (outside) before/after: $host_load_before / $host_load_after

@@ -115,6 +115,12 @@ static int run_vms(const struct kvmm_spec *spec)
             console_tty_raw();
     if (sup_start(&supervisor, &host, spec, m.done_fd))
         log_err("cannot start every VM thread");
+    if (!supervisor) {
+        ctl_server_close(ctl);
+        goto out_loop;
+    }
+    /* Clients queue in the backlog until every VM is up. */
+    sup_wait_started(supervisor);
     if (ctl)
         ctl_server_set_supervisor(ctl, supervisor);
     if (!sup_all_ended(supervisor))

@@ -138,6 +138,85 @@ static int fc_device_list(struct fc_ctx *c, const cJSON *v, const char *what)
 	return fc_unsupported(c, label, what);
 }
 
+/* Drive keys accepted only with a value that changes nothing here. */
+static bool fc_drive_default(const cJSON *v)
+{
+	if (cJSON_IsNull(v))
+		return true;
+	if (!strcmp(v->string, "cache_type"))
+		return cJSON_IsString(v) && (!strcmp(v->valuestring, "Unsafe") ||
+					     !strcmp(v->valuestring, "Writeback"));
+	if (!strcmp(v->string, "io_engine"))
+		return cJSON_IsString(v);
+	return !strcmp(v->string, "drive_id") && cJSON_IsString(v);
+}
+
+/* One drive as a kvmm disk ("PATH[,ro]"); the root device also sets
+ * root= on the command line, as Firecracker does. */
+static int fc_drive(struct fc_ctx *c, const cJSON *d, size_t i, bool want_root)
+{
+	const cJSON *path = cJSON_GetObjectItemCaseSensitive(d, "path_on_host");
+	const cJSON *root = cJSON_GetObjectItemCaseSensitive(d, "is_root_device");
+	const cJSON *ro = cJSON_GetObjectItemCaseSensitive(d, "is_read_only");
+	const cJSON *v;
+	char label[96], *text, *cmdline;
+	int ret;
+
+	snprintf(label, sizeof(label), "drives[%zu]", i);
+	if (!cJSON_IsObject(d))
+		return fc_fail(c, label, "expected an object");
+	if (cJSON_IsTrue(root) != want_root)
+		return 0;
+	cJSON_ArrayForEach(v, d) {
+		if (strcmp(v->string, "path_on_host") && strcmp(v->string, "is_root_device") &&
+		    strcmp(v->string, "is_read_only") && !fc_drive_default(v)) {
+			snprintf(label, sizeof(label), "drives[%zu].%.48s", i, v->string);
+			return fc_unsupported(c, label, "only drive_id, path_on_host, is_root_device, is_read_only, cache_type Unsafe/Writeback, io_engine");
+		}
+	}
+	if (!cJSON_IsString(path) || !cJSON_IsBool(root) || (ro && !cJSON_IsBool(ro)))
+		return fc_fail(c, label, "expected path_on_host (string), is_root_device and is_read_only (booleans)");
+	if (asprintf(&text, "%s%s", path->valuestring, cJSON_IsTrue(ro) ? ",ro" : "") < 0)
+		return -ENOMEM;
+	snprintf(label, sizeof(label), "drives[%zu].path_on_host", i);
+	ret = vm_spec_field_set(c->vm, VM_FIELD_DISKS, text, NULL, label, c->err, c->errlen);
+	free(text);
+	if (ret || !want_root)
+		return ret;
+	if (asprintf(&cmdline, "%s root=/dev/vda %s", c->vm->cmdline ? c->vm->cmdline : "",
+		     cJSON_IsTrue(ro) ? "ro" : "rw") < 0)
+		return -ENOMEM;
+	ret = vm_spec_field_set(c->vm, VM_FIELD_CMDLINE, cmdline, NULL, label, c->err, c->errlen);
+	free(cmdline);
+	return ret;
+}
+
+/* The root device becomes /dev/vda, the others follow in order. */
+static int fc_drives(struct fc_ctx *c, const cJSON *v)
+{
+	const cJSON *d;
+	size_t i, nroot = 0;
+	int ret;
+
+	if (cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsArray(v))
+		return fc_fail(c, "drives", "expected an array");
+	cJSON_ArrayForEach(d, v)
+		nroot += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "is_root_device"));
+	if (nroot > 1)
+		return fc_fail(c, "drives", "more than one root device");
+	for (int pass = 1; pass >= 0; pass--) {
+		i = 0;
+		cJSON_ArrayForEach(d, v) {
+			ret = fc_drive(c, d, i++, pass);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
 static int fc_member(struct fc_ctx *c, const cJSON *root, const cJSON *v)
 {
 	static const char *const absent_only[] = {
@@ -152,7 +231,7 @@ static int fc_member(struct fc_ctx *c, const cJSON *root, const cJSON *v)
 	if (!strcmp(v->string, "machine-config"))
 		return cJSON_IsNull(v) ? 0 : fc_machine_config(c, v);
 	if (!strcmp(v->string, "drives"))
-		return fc_device_list(c, v, "kvmm has no block devices yet");
+		return fc_drives(c, v);
 	if (!strcmp(v->string, "network-interfaces"))
 		return fc_device_list(c, v, "kvmm has no network devices yet");
 	for (size_t i = 0; i < sizeof(absent_only) / sizeof(absent_only[0]); i++)
@@ -193,10 +272,14 @@ static int fc_parse(struct fc_ctx *c, const char *json, bool validate)
 		ret = fc_fail(c, "(root)", "expected an object");
 	else if (!cJSON_GetObjectItemCaseSensitive(root, "boot-source"))
 		ret = fc_fail(c, "boot-source", "required");
+	/* boot-source first: the root drive appends to its boot_args. */
+	if (!ret)
+		ret = fc_member(c, root, cJSON_GetObjectItemCaseSensitive(root, "boot-source"));
 	cJSON_ArrayForEach(v, root) {
 		if (ret)
 			break;
-		ret = fc_member(c, root, v);
+		if (strcmp(v->string, "boot-source"))
+			ret = fc_member(c, root, v);
 	}
 	cJSON_Delete(root);
 	if (!ret && validate)

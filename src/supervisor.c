@@ -35,7 +35,20 @@ struct supervisor {
     struct sup_vm *vms;
     size_t nvms;
     int done_fd;
+    pthread_mutex_t lock;   /* start-up handshake */
+    pthread_cond_t cond;
+    size_t nstarted;        /* runners past their first vm_create() */
 };
+
+static void sup_mark_started(struct sup_vm *sv)
+{
+    struct supervisor *sup = sv->sup;
+
+    pthread_mutex_lock(&sup->lock);
+    sup->nstarted++;
+    pthread_cond_broadcast(&sup->cond);
+    pthread_mutex_unlock(&sup->lock);
+}
 
 /* The SHUTDOWN reason, QEMU's names where one fits. */
 static const char *stop_reason_name(enum vm_stop_reason reason)
@@ -95,18 +108,23 @@ static bool sup_should_restart(struct sup_vm *sv, enum vm_stop_reason reason)
     return restart;
 }
 
-/* One instance, from creation to teardown; false when it failed to build. */
+/* One instance, from creation to teardown; true when it is to restart. */
 static bool sup_run_once(struct sup_vm *sv, enum vm_stop_reason *reason)
 {
     char err[512];
     struct vm *vm;
+    bool restart;
 
     if (vm_create(sv->host, sv->spec, &vm, err, sizeof(err))) {
         log_err("%s: %s", sv->spec->name, err);
         pthread_mutex_lock(&sv->lock);
         sv->exit_code = 1;
+        sv->phase = SUP_VM_ENDED;
         snprintf(sv->message, sizeof(sv->message), "%.255s", err);
         pthread_mutex_unlock(&sv->lock);
+        if (!sv->restarts)
+            sup_mark_started(sv);
+        ctl_event_post_reason("SHUTDOWN", sup_vm_name(sv), false, "host-error");
         return false;
     }
     pthread_mutex_lock(&sv->lock);
@@ -117,23 +135,27 @@ static bool sup_run_once(struct sup_vm *sv, enum vm_stop_reason *reason)
     pthread_mutex_unlock(&sv->lock);
     if (vm_start(vm))
         log_err("%s: cannot start", sv->spec->name);
+    if (!sv->restarts)
+        sup_mark_started(sv);
     *reason = vm_wait(vm);
     if (vm_exit_code(vm))
         log_err("%s: %s", sv->spec->name, vm_stop_message(vm));
     else
         log_info("%s: %s", sv->spec->name, vm_stop_message(vm));
+    restart = sup_should_restart(sv, *reason);
     pthread_mutex_lock(&sv->lock);
     sv->vm = NULL;
     sv->exit_code = vm_exit_code(vm);
     snprintf(sv->message, sizeof(sv->message), "%s", vm_stop_message(vm));
+    sv->phase = restart ? SUP_VM_STARTING : SUP_VM_ENDED;
     pthread_mutex_unlock(&sv->lock);
-    if (sup_should_restart(sv, *reason))
+    if (restart)
         ctl_event_post_reason("RESET", sup_vm_name(sv), stop_reason_is_guest(*reason),
                               stop_reason_name(*reason));
     else
         sup_emit_end(sv, vm, *reason);
     vm_destroy(vm);
-    return true;
+    return restart;
 }
 
 static void *sup_runner(void *arg)
@@ -141,18 +163,16 @@ static void *sup_runner(void *arg)
     struct sup_vm *sv = arg;
     enum vm_stop_reason reason;
     uint64_t one = 1;
+    bool restart = sup_run_once(sv, &reason);
 
-    while (sup_run_once(sv, &reason) && sup_should_restart(sv, reason)) {
+    while (restart) {
         log_info("%s: restarting after %s", sv->spec->name,
                  reason == VM_STOP_HOST_RESET ? "system_reset" : "guest reset");
         pthread_mutex_lock(&sv->lock);
         sv->restarts++;
-        sv->phase = SUP_VM_STARTING;
         pthread_mutex_unlock(&sv->lock);
+        restart = sup_run_once(sv, &reason);
     }
-    pthread_mutex_lock(&sv->lock);
-    sv->phase = SUP_VM_ENDED;
-    pthread_mutex_unlock(&sv->lock);
     if (write(sv->sup->done_fd, &one, sizeof(one)) < 0)
         log_err("%s: cannot signal the end of the VM", sv->spec->name);
     return NULL;
@@ -173,15 +193,22 @@ int sup_start(struct supervisor **out, const struct kvm_host *host,
     }
     sup->nvms = spec->nvms;
     sup->done_fd = done_fd;
+    pthread_mutex_init(&sup->lock, NULL);
+    pthread_cond_init(&sup->cond, NULL);
     for (size_t i = 0; i < spec->nvms; i++) {
         struct sup_vm *sv = &sup->vms[i];
 
         *sv = (struct sup_vm){ .sup = sup, .host = host, .spec = &spec->vms[i] };
         pthread_mutex_init(&sv->lock, NULL);
     }
-    for (size_t i = 0; i < spec->nvms && !ret; i++) {
-        ret = -pthread_create(&sup->vms[i].thread, NULL, sup_runner, &sup->vms[i]);
-        sup->vms[i].thread_started = !ret;
+    for (size_t i = 0; i < spec->nvms; i++) {
+        int err = pthread_create(&sup->vms[i].thread, NULL, sup_runner, &sup->vms[i]);
+
+        sup->vms[i].thread_started = !err;
+        if (err) {
+            ret = -err;
+            sup_mark_started(&sup->vms[i]);
+        }
     }
     *out = sup;
     return ret;
@@ -210,8 +237,18 @@ void sup_free(struct supervisor *sup)
         return;
     for (size_t i = 0; i < sup->nvms; i++)
         pthread_mutex_destroy(&sup->vms[i].lock);
+    pthread_mutex_destroy(&sup->lock);
+    pthread_cond_destroy(&sup->cond);
     free(sup->vms);
     free(sup);
+}
+
+void sup_wait_started(struct supervisor *sup)
+{
+    pthread_mutex_lock(&sup->lock);
+    while (sup->nstarted < sup->nvms)
+        pthread_cond_wait(&sup->cond, &sup->lock);
+    pthread_mutex_unlock(&sup->lock);
 }
 
 size_t sup_count(const struct supervisor *sup) { return sup->nvms; }
@@ -280,8 +317,9 @@ void sup_vm_info(struct sup_vm *sv, struct sup_vm_info *info)
     info->phase = sv->phase;
     info->paused = sv->vm && vm_paused(sv->vm);
     info->stopping = sv->vm && vm_stopping(sv->vm);
-    info->exit_code = sv->exit_code;
+    info->exit_code = info->stopping ? vm_exit_code(sv->vm) : sv->exit_code;
     info->restarts = sv->restarts;
-    snprintf(info->message, sizeof(info->message), "%s", sv->message);
+    snprintf(info->message, sizeof(info->message), "%s",
+             info->stopping ? vm_stop_message(sv->vm) : sv->message);
     pthread_mutex_unlock(&sv->lock);
 }

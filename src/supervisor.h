@@ -25,6 +25,8 @@ int sup_start(struct supervisor **out, const struct kvm_host *host,
  * VM exit code, else 0). */
 int sup_join(struct supervisor *sup);
 void sup_free(struct supervisor *sup);
+/* Wait until every VM's first instance was built and started (or failed). */
+void sup_wait_started(struct supervisor *sup);
 
 size_t sup_count(const struct supervisor *sup);
 struct sup_vm *sup_at(struct supervisor *sup, size_t index);

@@ -3,6 +3,7 @@
 #   1. unit tests (cmocka), normal build and ASan+UBSan build
 #   2. the launcher's help and error messages
 #   3. firmware payloads on this host's /dev/kvm
+#      and the control socket (tests/ctl) with them
 #   4. Linux guests (Debian kernels), through the test host VM when this
 #      host's KVM cannot run them
 # Each tier prints "PASS name" / "FAIL name: reason" lines; this script
@@ -10,7 +11,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-tiers=${KVMM_TIERS:-unit cli fw guest}
+tiers=${KVMM_TIERS:-unit cli fw ctl guest}
 log=build/test-results.log
 : >"$log"
 rm -f build/test-retries.log
@@ -23,8 +24,8 @@ run_unit_binary() {
     local ok fail
     ok=$(grep -c '^\[       OK \]' <<<"$out")
     fail=$(grep -E '^\[  (FAILED|ERROR)  \] [a-z_0-9]+$' <<<"$out" | wc -l)
-    grep -E '^\[       OK \]' <<<"$out" | sed -E "s/^\[       OK \] (.*)/PASS $label:\1/"
-    grep -E '^\[  (FAILED|ERROR)  \] [a-z_0-9]+$' <<<"$out" | sed -E "s/^\[  (FAILED|ERROR)  \] (.*)/FAIL $label:\2/"
+    grep -E '^\[       OK \]' <<<"$out" | sed -E "s|^\[       OK \] (.*)|PASS $label:\1|"
+    grep -E '^\[  (FAILED|ERROR)  \] [a-z_0-9]+$' <<<"$out" | sed -E "s|^\[  (FAILED\|ERROR)  \] (.*)|FAIL $label:\2|"
     if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
         echo "FAIL $label: exited with status $rc"
         echo "$out" | tail -20 >&2
@@ -54,6 +55,11 @@ tier_cli() {
 tier_fw() {
     echo "== firmware payloads on this host's /dev/kvm" >&2
     bash tests/fw/run.sh
+}
+
+tier_ctl() {
+    echo "== control socket (QMP) with firmware payloads" >&2
+    bash tests/ctl/run.sh
 }
 
 tier_guest() {

@@ -121,7 +121,7 @@ static cJSON *vm_json(struct sup_vm *sv)
     cJSON_AddStringToObject(o, "name", sup_vm_name(sv));
     cJSON_AddStringToObject(o, "status", status_name(&info));
     cJSON_AddBoolToObject(o, "running", !strcmp(status_name(&info), "running"));
-    if (info.phase == SUP_VM_ENDED)
+    if (info.phase == SUP_VM_ENDED || info.stopping)
         cJSON_AddNumberToObject(o, "exit-code", info.exit_code);
     else
         cJSON_AddNullToObject(o, "exit-code");

@@ -154,3 +154,5 @@ test_reboot_restart() {
 for t in ${KVMM_GUEST_TESTS:-bzimage pvh spec_file high_memory reboot_exit reboot_restart}; do
     "test_$t"
 done
+bash tests/guest/virtio.sh
+bash tests/ctl/guest.sh   # control socket: system_powerdown ends a Linux guest

@@ -275,19 +275,20 @@ static void test_unknown_key(void **state)
 	(void)state;
 	vm_json("\"foo\": 1");
 	load_fails("foo: unknown key (expected one of: name, kernel, initrd, "
-		   "cmdline, vcpus, memory_mib, console, on_reboot, params, dump_dtb)");
+		   "cmdline, vcpus, memory_mib, console, on_reboot, params, dump_dtb, "
+		   "disks, rng)");
 	json_fmt("{\"vms\": [{\"kernel\": \"%s\"}, {\"kernel\": \"%s\", \"cpus\": 2}]}",
 		 kernel, kernel);
 	load_fails("vms[1].cpus: unknown key (expected one of: name, kernel, "
 		   "initrd, cmdline, vcpus, memory_mib, console, on_reboot, params, "
-		   "dump_dtb)");
+		   "dump_dtb, disks, rng)");
 	json_fmt("{\"vms\": [{\"kernel\": \"%s\"}], \"kernel\": \"%s\"}", kernel,
 		 kernel);
-	load_fails("kernel: unknown key (expected one of: vms)");
+	load_fails("kernel: unknown key (expected one of: vms, control)");
 	vm_json("\"bad key\": 1");
 	load_fails("\"bad key\": unknown key (expected one of: name, kernel, "
 		   "initrd, cmdline, vcpus, memory_mib, console, on_reboot, params, "
-		   "dump_dtb)");
+		   "dump_dtb, disks, rng)");
 }
 
 static void test_wrong_types(void **state)
@@ -657,6 +658,80 @@ static void test_long_value_one_line(void **state)
 	assert_true(strlen(err) < 200);
 }
 
+/* ---- devices: disks and rng ---------------------------------------------- */
+
+static void test_disks_and_rng(void **state)
+{
+	(void)state;
+	json_fmt("{\"kernel\": \"%s\", \"rng\": true, \"disks\": ["
+		 "{\"path\": \"%s\", \"read_only\": true, \"serial\": \"abc\", "
+		 "\"cache\": \"none\"}, {\"path\": \"sub/initrd.img\"}]}", kernel, kernel);
+	load_ok();
+	assert_true(spec.vms[0].rng);
+	assert_int_equal(spec.vms[0].ndisks, 2);
+	assert_string_equal(spec.vms[0].disks[0].path, kernel);
+	assert_true(spec.vms[0].disks[0].read_only);
+	assert_string_equal(spec.vms[0].disks[0].serial, "abc");
+	assert_int_equal(spec.vms[0].disks[0].cache, DISK_CACHE_NONE);
+	assert_string_equal(spec.vms[0].disks[1].path, initrd);  /* relative to the spec */
+	assert_false(spec.vms[0].disks[1].read_only);
+	assert_int_equal(spec.vms[0].disks[1].cache, DISK_CACHE_WRITEBACK);
+	spec_free(&spec);
+	vm_json("");
+	load_ok();
+	assert_false(spec.vms[0].rng);
+	assert_int_equal(spec.vms[0].ndisks, 0);
+}
+
+static void test_bad_disks(void **state)
+{
+	(void)state;
+	json_fmt("{\"kernel\": \"%s\", \"disks\": [{\"path\": \"%s\"}, "
+		 "{\"path\": \"%s\", \"cache\": \"x\"}]}", kernel, kernel, kernel);
+	load_fails("disks[1].cache: expected \"none\" or \"writeback\", got \"x\"");
+	vm_json("\"disks\": {}");
+	load_fails("disks: expected an array of disk objects, got an object");
+	vm_json("\"disks\": [{\"read_only\": true}]");
+	load_fails("disks[0].path: missing required key");
+	vm_json("\"disks\": [{\"path\": \"x\", \"size\": 1}]");
+	load_fails("disks[0].size: unknown key (expected one of: path, read_only, serial, cache)");
+	vm_json("\"disks\": [{\"path\": \"x\", \"read_only\": 1}]");
+	load_fails("disks[0].read_only: expected true or false, got 1");
+	vm_json("\"disks\": [{\"path\": \"x\", \"serial\": \"123456789012345678901\"}]");
+	load_fails("disks[0].serial: expected at most 20 printable ASCII characters, "
+		   "got \"123456789012345678901\"");
+	json_fmt("{\"kernel\": \"%s\", \"disks\": [{\"path\": \"%s/nope.img\"}]}", kernel, dir);
+	expect_fmt("disks[0].path: %s/nope.img: No such file or directory", dir);
+	load_fails(expect);
+	vm_json("\"rng\": \"yes\"");
+	load_fails("rng: expected true or false, got \"yes\"");
+}
+
+static void test_disk_flag_text(void **state)
+{
+	struct vm_spec vm;
+
+	(void)state;
+	vm_spec_init_defaults(&vm, 0);
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_DISKS, "/a.img,ro,serial=s1,cache=none",
+					   NULL, "--disk", err, sizeof(err)), 0);
+	assert_int_equal(vm.ndisks, 1);
+	assert_string_equal(vm.disks[0].path, "/a.img");
+	assert_true(vm.disks[0].read_only);
+	assert_string_equal(vm.disks[0].serial, "s1");
+	assert_int_equal(vm.disks[0].cache, DISK_CACHE_NONE);
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_DISKS, "/b.img,cache=x", NULL, "--disk",
+					   err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "--disk: expected \"none\" or \"writeback\", got \"x\"");
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_DISKS, "/b.img,bogus", NULL, "--disk",
+					   err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_RNG, "true", NULL, "--rng", err,
+					   sizeof(err)), 0);
+	assert_true(vm.rng);
+	assert_int_equal(vm.ndisks, 1);
+	vm_spec_free(&vm);
+}
+
 /* The shipped configs use only known keys and sane values. */
 static void test_shipped_configs(void **state)
 {
@@ -716,6 +791,9 @@ int main(void)
 		T(test_field_set_text),
 		T(test_long_value_one_line),
 		T(test_shipped_configs),
+		T(test_disks_and_rng),
+		T(test_bad_disks),
+		T(test_disk_flag_text),
 	};
 
 	return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
