@@ -61,8 +61,6 @@ r=/newroot
 mkdir -p $r
 # The host's root does not change while a test runs, so let it be cached.
 mount -t 9p -o $opts,ro,cache=loose hostroot $r || fail "cannot mount the host root over 9p"
-# The repository is written on both sides: no caching.
-mount -t 9p -o $opts repo "$r$repo" || fail "cannot mount $repo over 9p"
 mount -t proc proc $r/proc
 mount -t sysfs sysfs $r/sys
 mount -t devtmpfs devtmpfs $r/dev
@@ -70,6 +68,10 @@ mkdir -p $r/dev/pts $r/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts $r/dev/pts
 # Unix sockets cannot be bound on 9p, and the root is read-only anyway.
 for d in /tmp /run /dev/shm; do mount -t tmpfs -o mode=1777 tmpfs "$r$d"; done
+# The repository is written on both sides: no caching.  Mounted after the
+# tmpfs mounts so a checkout under /tmp is not hidden by them.
+mkdir -p "$r$repo" 2>/dev/null
+mount -t 9p -o $opts repo "$r$repo" || fail "cannot mount $repo over 9p"
 
 # params sets NONCE and INTERACTIVE (and ROWS, COLS for a terminal).
 . "$r$run/params"
