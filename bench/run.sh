@@ -89,6 +89,19 @@ done
             cat "$BENCH_DIR/$n/section.md"
         fi
     done
+    cat <<'EOF'
+
+## Running and adding benchmarks
+
+`make bench` installs what is missing, builds, and runs `bench/run.sh`,
+which runs every `bench/*.sh` (`bash bench/run.sh NAME...` runs only those)
+and rewrites this file. A benchmark `bench/NAME.sh` writes its section to
+`$BENCH_DIR/NAME/section.md` and may add rows to the goals table in
+`$BENCH_DIR/NAME/goals.md` (`| goal | target | measured | verdict |`);
+raw data and console logs stay under `build/bench/`. Settings:
+`BENCH_BOOT_RUNS` (10), `BENCH_BOOT_TIMEOUT` (120 s per boot),
+`BENCH_BOOT_BUDGET` (720 s for the boot rounds), `BENCH_FIRST_RUNS` (100).
+EOF
 } >"$BENCH_DIR/report.md"
 
 cat "$BENCH_DIR/report.md"

@@ -30,6 +30,8 @@ static const struct cli_flag cli_flags[] = {
 	{ "--disk", VM_FIELD_DISKS },
 	{ "--rng", VM_FIELD_RNG },
 	{ "--no-rng", VM_FIELD_RNG },
+	{ "--sched", VM_FIELD_SCHED },
+	{ "--net", VM_FIELD_NETS },
 };
 
 #define CLI_NFLAGS (sizeof(cli_flags) / sizeof(cli_flags[0]))
@@ -71,6 +73,11 @@ static const char cli_run_usage_text[] =
 	"                           virtio-blk disk (raw image); repeatable,\n"
 	"                           added after the spec's disks\n"
 	"  --rng, --no-rng          virtio-rng device on or off (default off)\n"
+	"  --net tap=NAME[,mac=MAC] virtio-net NIC on TAP device NAME (opened,\n"
+	"                           or created); repeatable, added after the\n"
+	"                           spec's NICs\n"
+	"  --sched JSON             scheduling: pinning, cgroup weights, adaptive\n"
+	"                           weights, co-scheduling (docs/scheduling.md)\n"
 	"  --control PATH           serve the QMP control socket at PATH\n"
 	"                           (see kvmm ctl; docs/control.md)\n"
 	"  --config-file FILE       read a Firecracker JSON config instead of\n"
@@ -78,8 +85,8 @@ static const char cli_run_usage_text[] =
 	"  -h, --help               show this help\n"
 	"\n"
 	"Spec file: a JSON object with the keys name, kernel, initrd, cmdline,\n"
-	"vcpus, memory_mib, console, on_reboot, params, dump_dtb, disks and\n"
-	"rng, or\n"
+	"vcpus, memory_mib, console, on_reboot, params, dump_dtb, disks, rng,\n"
+	"sched and nets, or\n"
 	"{\"vms\": [ {...}, {...} ]} for several VMs.  Relative paths are taken\n"
 	"from the spec file's directory.  Example:\n"
 	"  {\"kernel\": \"vmlinuz\", \"initrd\": \"initrd.gz\", \"vcpus\": 2,\n"

@@ -8,6 +8,8 @@
  */
 #include "spec.h"
 #include "spec_dev.h"
+#include "spec_net.h"
+#include "spec_sched.h"
 
 #include <assert.h>
 #include <cjson/cJSON.h>
@@ -49,6 +51,8 @@ static const char *const spec_field_keys[VM_FIELD_COUNT] = {
 	[VM_FIELD_DUMP_DTB] = "dump_dtb",
 	[VM_FIELD_DISKS] = "disks",
 	[VM_FIELD_RNG] = "rng",
+	[VM_FIELD_SCHED] = "sched",
+	[VM_FIELD_NETS] = "nets",
 };
 
 /* ---- messages --------------------------------------------------------- */
@@ -217,6 +221,7 @@ void vm_spec_init_defaults(struct vm_spec *vm, size_t index)
 	vm->memory_mib = 256;
 	vm->console = CONSOLE_STDIO;
 	vm->on_reboot = REBOOT_EXIT;
+	spec_sched_defaults(&vm->sched);
 }
 
 void vm_spec_free(struct vm_spec *vm)
@@ -229,6 +234,8 @@ void vm_spec_free(struct vm_spec *vm)
 	spec_str_free(vm->console_path);
 	spec_str_free(vm->dump_dtb);
 	spec_disks_free(vm);
+	spec_sched_free(&vm->sched);
+	spec_nets_free(vm);
 	for (i = 0; i < vm->nparams; i++) {
 		free(vm->params[i].key);
 		free(vm->params[i].value);
@@ -594,6 +601,10 @@ int vm_spec_field_set(struct vm_spec *vm, enum vm_field field, const char *text,
 		return spec_disk_add_text(vm, text, base_dir, label, err, errlen);
 	case VM_FIELD_RNG:
 		return spec_bool_set_text(&vm->rng, text, label, err, errlen);
+	case VM_FIELD_SCHED:
+		return spec_sched_text_set(vm, text, label, err, errlen);
+	case VM_FIELD_NETS:
+		return spec_net_add_text(vm, text, label, err, errlen);
 	case VM_FIELD_DUMP_DTB:
 		return spec_path_set(&vm->dump_dtb, field, text, base_dir, label,
 				     err, errlen);
@@ -683,6 +694,10 @@ int vm_spec_field_check(const struct vm_spec *vm, enum vm_field field,
 		return spec_disks_check(vm, label, err, errlen);
 	case VM_FIELD_RNG:
 		return 0;
+	case VM_FIELD_SCHED:
+		return spec_sched_check(vm, label, err, errlen);
+	case VM_FIELD_NETS:
+		return 0;	/* checked when parsed; the TAP when the VM starts */
 	case VM_FIELD_DUMP_DTB:
 		if (vm->dump_dtb && !*vm->dump_dtb)
 			return spec_fail_expected_text(field, "", label, err, errlen);
@@ -845,6 +860,10 @@ static int spec_json_field_set(struct vm_spec *vm, enum vm_field field,
 		return spec_json_params_set(vm, v, label, err, errlen);
 	if (field == VM_FIELD_DISKS)
 		return spec_disks_json_set(vm, v, base_dir, label, err, errlen);
+	if (field == VM_FIELD_SCHED)
+		return spec_sched_json_set(vm, v, label, err, errlen);
+	if (field == VM_FIELD_NETS)
+		return spec_nets_json_set(vm, v, label, err, errlen);
 	if (field == VM_FIELD_RNG && !cJSON_IsBool(v))
 		return spec_json_fail_expected("true or false", v, label, err, errlen);
 	if (field == VM_FIELD_RNG) {

@@ -20,6 +20,10 @@
 #define SPEC_PARAM_KEY_MAX 31     /* device-tree property name limit */
 #define SPEC_DISKS_MAX 16
 #define SPEC_DISK_SERIAL_MAX 20   /* virtio-blk GET_ID returns 20 bytes */
+#define SPEC_NETS_MAX 8
+#define SPEC_NET_TAP_MAX 15       /* IFNAMSIZ - 1 */
+#define SPEC_CPUS_MAX 1024        /* host CPU numbers in sched affinities */
+#define SPEC_CPU_WORDS (SPEC_CPUS_MAX / 64)
 
 enum console_kind { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
 enum reboot_action { REBOOT_RESTART, REBOOT_EXIT };
@@ -33,9 +37,33 @@ struct spec_disk {
 	enum disk_cache cache;         /* none = O_DIRECT */
 };
 
+struct spec_net {
+	char tap[SPEC_NET_TAP_MAX + 1];  /* TAP device, opened or created */
+	uint8_t mac[6];
+	bool has_mac;                  /* else spec_mac_default() */
+};
+
 struct spec_param {
 	char *key;
 	char *value;
+};
+
+/* "sched": placement and weights of the VM's threads (docs/spec.md). */
+struct spec_sched {
+	char *cgroup_root;             /* NULL: /sys/fs/cgroup */
+	char *cgroup_parent;           /* NULL: the top of the hierarchy */
+	unsigned weight;               /* 1..10000 per vCPU thread; 0: 100 */
+	unsigned io_weight;            /* the I/O thread; 0: weight */
+	unsigned *vcpu_weights;        /* one per vCPU, or NULL */
+	size_t nvcpu_weights;
+	uint64_t (*vcpu_affinity)[SPEC_CPU_WORDS]; /* one CPU mask per vCPU, or NULL */
+	size_t nvcpu_affinity;
+	uint64_t io_affinity[SPEC_CPU_WORDS];      /* all zero: not pinned */
+	bool adaptive;
+	unsigned period_ms;            /* 10..10000, default 100 */
+	unsigned min_weight, max_weight; /* 0: base/8 and base*8 */
+	bool coschedule;
+	unsigned max_skew_ms;          /* 1..1000, default 10 */
 };
 
 struct vm_spec {
@@ -54,6 +82,9 @@ struct vm_spec {
 	struct spec_disk *disks;       /* virtio-blk disks, /dev/vda, vdb, ... */
 	size_t ndisks;
 	bool rng;                      /* virtio-rng fed from getrandom() */
+	struct spec_sched sched;
+	struct spec_net *nets;         /* virtio-net NICs, eth0, eth1, ... */
+	size_t nnets;
 };
 
 struct kvmm_spec {
@@ -76,6 +107,8 @@ enum vm_field {
 	VM_FIELD_DUMP_DTB,
 	VM_FIELD_DISKS,
 	VM_FIELD_RNG,
+	VM_FIELD_SCHED,
+	VM_FIELD_NETS,
 	VM_FIELD_COUNT
 };
 
@@ -144,5 +177,12 @@ int vm_spec_field_check(const struct vm_spec *vm, enum vm_field field,
 
 /* Host memory limit for memory_mib; 0 (the default) reads /proc/meminfo. */
 void spec_set_host_mem_mib(uint64_t mib);
+
+/* "52:54:00:12:34:56" (hex digits in either case): false unless it is six
+ * colon-separated pairs naming a unicast, non-zero address. */
+bool spec_mac_parse(const char *text, uint8_t mac[6]);
+/* The MAC of NIC `index` of VM `vm_name` when the spec gives none:
+ * 52:54 and a hash of both, so it is the same on every run. */
+void spec_mac_default(const char *vm_name, size_t index, uint8_t mac[6]);
 
 #endif /* KVMM_SPEC_H */

@@ -412,6 +412,10 @@ int vcpu_start(struct vcpu *vcpu)
     if (ret)
         return -ret;
     vcpu->thread_started = true;
+    /* Wait until the thread has published its TID, so whoever sees a
+     * started VM (control socket, scheduler) sees real thread ids. */
+    while (!atomic_load(&vcpu->tid))
+        usleep(20);
     return 0;
 }
 

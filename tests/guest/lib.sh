@@ -24,8 +24,9 @@ _run_guest_once() {
         "$KVMM_ROOT/scripts/testhost.sh" --timeout $((secs + 60)) -- \
             timeout -k 5 "$secs" "$@" </dev/null >"$out" 2>&1 || rc=$?
     fi
-    # Guest consoles end lines with \r\n; tests match on plain lines.
-    sed -i 's/\r$//' "$out"
+    # Tests match on plain lines: drop the console's \r and the terminal
+    # escapes firmware prints (SeaBIOS clears the screen without a newline).
+    sed -i -e 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g; s/\r$//' "$out"
     [ "$rc" != 137 ] || rc=124
     return "$rc"
 }

@@ -1,0 +1,182 @@
+/* One audited call: read its arguments from guest memory, hash what it
+ * loads, ask the policy, write the record. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl/events.h"
+#include "introspect/audit.h"
+#include "introspect/internal.h"
+#include "introspect/measure.h"
+#include "introspect/sysno.h"
+#include "util/log.h"
+#include "vcpu/vcpu.h"
+#include "vm.h"
+
+#define ISP_PATH_MAX 4096
+#define ISP_ARGV_MAX 32         /* arguments recorded */
+#define ISP_ARG_MAX 256         /* bytes of each */
+#define ISP_MODULE_MAX (64ULL << 20)
+
+void isp_audit(struct introspect *isp, struct vcpu *v, const char *event, cJSON *rec,
+               bool notify)
+{
+    cJSON *copy = NULL;
+
+    if (!rec)
+        return;
+    /* event and vcpu first, then the caller's members */
+    cJSON_AddItemToObject(rec, "event", cJSON_CreateString(event));
+    if (v)
+        cJSON_AddNumberToObject(rec, "vcpu", v->index);
+    if (notify)
+        copy = cJSON_Duplicate(rec, true);
+    if (audit_write(isp->audit, vm_name(isp->vm), rec) == -EIO)
+        log_debug("%s: audit log write failed", vm_name(isp->vm));
+    if (copy)
+        ctl_event_post("X_INTROSPECT", vm_name(isp->vm), copy);
+}
+
+static void *isp_pause_thread(void *arg)
+{
+    struct vm *vm = arg;
+
+    if (vm_pause(vm))
+        log_warn("%s: introspection could not pause the VM", vm_name(vm));
+    return NULL;
+}
+
+void isp_request_pause(struct introspect *isp, const char *why)
+{
+    pthread_attr_t attr;
+    pthread_t t;
+
+    log_warn("%s: paused by introspection: %s", vm_name(isp->vm), why);
+    atomic_fetch_add(&isp->paused, 1);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, isp_pause_thread, isp->vm))
+        log_err("%s: cannot start the pause thread", vm_name(isp->vm));
+    pthread_attr_destroy(&attr);
+}
+
+/* argv as a JSON array, bounded in count and length. */
+static cJSON *isp_argv(const struct ptw *w, uint64_t argv, bool *truncated)
+{
+    cJSON *arr = cJSON_CreateArray();
+    char buf[ISP_ARG_MAX];
+
+    *truncated = false;
+    for (unsigned i = 0; arr && argv; i++) {
+        uint64_t p;
+        int ret;
+
+        if (i == ISP_ARGV_MAX) {
+            *truncated = true;
+            break;
+        }
+        if (ptw_read_u64(w, argv + 8ULL * i, &p) || !p)
+            break;
+        ret = ptw_read_str(w, p, buf, sizeof(buf));
+        if (ret && ret != -ENAMETOOLONG)
+            break;
+        *truncated |= ret == -ENAMETOOLONG;
+        cJSON_AddItemToArray(arr, cJSON_CreateString(buf));
+    }
+    return arr;
+}
+
+struct isp_call {
+    const char *name;
+    char path[ISP_PATH_MAX];
+    bool has_path, has_sha;
+    uint8_t sha[ISP_SHA256_LEN];
+};
+
+/* Fill rec and call with what the audited calls carry. */
+static void isp_decode(const struct ptw *w, uint64_t nr, const uint64_t a[6], cJSON *rec,
+                       struct isp_call *c)
+{
+    uint64_t path = 0, argv = 0;
+    bool trunc = false;
+    int ret;
+
+    if (c->name && (!strcmp(c->name, "execve"))) {
+        path = a[0];
+        argv = a[1];
+    } else if (c->name && !strcmp(c->name, "execveat")) {
+        path = a[1];
+        argv = a[2];
+    } else if (c->name && !strcmp(c->name, "init_module")) {
+        /* the module image is in guest memory: hash it there */
+        if (a[1] <= ISP_MODULE_MAX && !isp_sha256_guest(w, a[0], a[1], NULL, 0, c->sha))
+            c->has_sha = true;
+        cJSON_AddNumberToObject(rec, "len", (double)a[1]);
+    } else if (c->name && !strcmp(c->name, "finit_module")) {
+        cJSON_AddNumberToObject(rec, "fd", (double)(int64_t)a[0]);
+    } else {
+        cJSON *args = cJSON_AddArrayToObject(rec, "args");
+
+        for (unsigned i = 0; args && i < 6; i++) {
+            char hex[24];
+
+            snprintf(hex, sizeof(hex), "0x%llx", (unsigned long long)a[i]);
+            cJSON_AddItemToArray(args, cJSON_CreateString(hex));
+        }
+    }
+    if (path) {
+        ret = ptw_read_str(w, path, c->path, sizeof(c->path));
+        c->has_path = !ret;
+        if (ret)
+            cJSON_AddStringToObject(rec, "path_error", strerror(-ret));
+        else
+            cJSON_AddStringToObject(rec, "path", c->path);
+    }
+    if (argv) {
+        cJSON_AddItemToObject(rec, "argv", isp_argv(w, argv, &trunc));
+        if (trunc)
+            cJSON_AddBoolToObject(rec, "argv_truncated", true);
+    }
+    if (c->has_sha) {
+        char hex[2 * ISP_SHA256_LEN + 1];
+
+        isp_sha256_to_hex(c->sha, hex);
+        cJSON_AddStringToObject(rec, "sha256", hex);
+    }
+}
+
+enum isp_action isp_event_syscall(struct introspect *isp, struct vcpu *v, const struct ptw *w,
+                                  uint64_t nr, const uint64_t args[6], enum isp_via via)
+{
+    struct isp_call *c = calloc(1, sizeof(*c));
+    enum isp_action act;
+    cJSON *rec;
+
+    if (!c)
+        return ISP_LOG;
+    c->name = syscall_name(nr);
+    rec = cJSON_CreateObject();
+    cJSON_AddNumberToObject(rec, "nr", (double)nr);
+    cJSON_AddStringToObject(rec, "syscall", c->name ? c->name : "?");
+    cJSON_AddStringToObject(rec, "via", via == ISP_VIA_ENTRY ? "entry" : "handler");
+    isp_decode(w, nr, args, rec, c);
+    pthread_mutex_lock(&isp->lock);
+    act = isp_policy_decide(isp->policy, nr, c->has_path ? c->path : NULL,
+                            c->has_sha ? c->sha : NULL);
+    pthread_mutex_unlock(&isp->lock);
+    atomic_fetch_add(&isp->audited, 1);
+    if (act == ISP_DENY)
+        atomic_fetch_add(&isp->denied, 1);
+    cJSON_AddStringToObject(rec, "verdict", isp_action_name(act));
+    if (act == ISP_ALLOW)
+        cJSON_Delete(rec);
+    else
+        isp_audit(isp, v, "syscall", rec, act == ISP_DENY || act == ISP_PAUSE);
+    if (act == ISP_PAUSE)
+        isp_request_pause(isp, c->name ? c->name : "syscall");
+    free(c);
+    return act;
+}

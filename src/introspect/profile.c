@@ -1,0 +1,303 @@
+#include "introspect/profile.h"
+
+#include <cjson/cJSON.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "introspect/jsonutil.h"
+
+const char *const isp_profile_wanted[] = {
+    ISP_SYM_ENTRY, "__x64_sys_execve", "__x64_sys_execveat", "__x64_sys_init_module",
+    "__x64_sys_finit_module", ISP_SYM_STEXT, ISP_SYM_ETEXT, NULL,
+};
+
+static bool wanted(const char *name)
+{
+    for (unsigned i = 0; isp_profile_wanted[i]; i++)
+        if (!strcmp(name, isp_profile_wanted[i]))
+            return true;
+    return false;
+}
+
+bool isp_profile_lookup(const struct isp_profile *p, const char *name, uint64_t *addr)
+{
+    for (unsigned i = 0; i < p->nsyms; i++) {
+        if (!strcmp(p->syms[i].name, name)) {
+            *addr = p->syms[i].addr;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void profile_add(struct isp_profile *p, const char *name, uint64_t addr)
+{
+    uint64_t old;
+
+    if (p->nsyms == ISP_PROFILE_SYMS || strlen(name) >= ISP_SYM_NAME_MAX ||
+        isp_profile_lookup(p, name, &old))
+        return;
+    snprintf(p->syms[p->nsyms].name, ISP_SYM_NAME_MAX, "%s", name);
+    p->syms[p->nsyms++].addr = addr;
+}
+
+int isp_profile_load(const char *path, struct isp_profile *p, char *err, size_t errlen)
+{
+    char *text = NULL;
+    cJSON *root;
+    const cJSON *syms, *v, *ver;
+    int ret = js_file_read(path, &text, 1 << 20);
+
+    memset(p, 0, sizeof(*p));
+    if (ret)
+        return js_fail(err, errlen, path, "cannot read profile: %s", strerror(-ret));
+    root = cJSON_Parse(text);
+    free(text);
+    if (!root)
+        return js_fail(err, errlen, path, "profile is not valid JSON");
+    ret = 0;
+    ver = cJSON_GetObjectItemCaseSensitive(root, "version");
+    if (cJSON_IsString(ver))
+        snprintf(p->version, sizeof(p->version), "%s", ver->valuestring);
+    syms = cJSON_GetObjectItemCaseSensitive(root, "symbols");
+    if (!cJSON_IsObject(syms))
+        ret = js_fail(err, errlen, path, "profile lacks a \"symbols\" object");
+    cJSON_ArrayForEach(v, ret ? NULL : syms) {
+        uint64_t addr;
+
+        if (!cJSON_IsString(v) || js_u64_parse(v->valuestring, &addr)) {
+            ret = js_fail(err, errlen, path, "symbols.%.40s: expected an address string",
+                          v->string);
+            break;
+        }
+        profile_add(p, v->string, addr);
+    }
+    cJSON_Delete(root);
+    return ret;
+}
+
+/* ---- building ----------------------------------------------------------- */
+
+struct blob {
+    const uint8_t *data;
+    size_t len;
+};
+
+static const void *blob_at(const struct blob *b, uint64_t off, uint64_t len)
+{
+    return off <= b->len && len <= b->len - off ? b->data + off : NULL;
+}
+
+static void elf_text_bounds(const struct blob *b, const Elf64_Ehdr *eh,
+                            const Elf64_Shdr *sh, struct isp_profile *p)
+{
+    const Elf64_Shdr *shstr = eh->e_shstrndx < eh->e_shnum ? &sh[eh->e_shstrndx] : NULL;
+
+    for (unsigned i = 0; shstr && i < eh->e_shnum; i++) {
+        const char *name = blob_at(b, shstr->sh_offset + sh[i].sh_name, 6);
+
+        if (name && sh[i].sh_name < shstr->sh_size && !memcmp(name, ".text", 6)) {
+            profile_add(p, ISP_SYM_STEXT, sh[i].sh_addr);
+            profile_add(p, ISP_SYM_ETEXT, sh[i].sh_addr + sh[i].sh_size);
+        }
+    }
+}
+
+static int elf_symbols(const struct blob *b, struct isp_profile *p)
+{
+    const Elf64_Ehdr *eh = blob_at(b, 0, sizeof(*eh));
+    const Elf64_Shdr *sh;
+
+    if (!eh || memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_shentsize != sizeof(Elf64_Shdr))
+        return -ENOEXEC;
+    sh = blob_at(b, eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(*sh));
+    if (!sh)
+        return -ENOEXEC;
+    for (unsigned i = 0; i < eh->e_shnum; i++) {
+        const Elf64_Shdr *st = &sh[i], *str;
+        const Elf64_Sym *sym;
+        const char *names;
+
+        if (st->sh_type != SHT_SYMTAB || st->sh_link >= eh->e_shnum)
+            continue;
+        str = &sh[st->sh_link];
+        sym = blob_at(b, st->sh_offset, st->sh_size);
+        names = blob_at(b, str->sh_offset, str->sh_size);
+        if (!sym || !names || !str->sh_size || names[str->sh_size - 1])
+            return -ENOEXEC;
+        for (uint64_t k = 0; k < st->sh_size / sizeof(*sym); k++)
+            if (sym[k].st_name < str->sh_size && wanted(names + sym[k].st_name))
+                profile_add(p, names + sym[k].st_name, sym[k].st_value);
+    }
+    elf_text_bounds(b, eh, sh, p);
+    return p->nsyms ? 0 : -ENOENT;
+}
+
+static int system_map_read(const char *path, struct isp_profile *p)
+{
+    FILE *f = fopen(path, "re");
+    char line[512];
+
+    if (!f)
+        return -errno;
+    while (fgets(line, sizeof(line), f)) {
+        char name[256], type;
+        unsigned long long addr;
+
+        if (sscanf(line, "%llx %c %255s", &addr, &type, name) == 3 && wanted(name))
+            profile_add(p, name, addr);
+    }
+    fclose(f);
+    return p->nsyms ? 0 : -ENOENT;
+}
+
+/* The first word of a bzImage's version string (setup header kernel_version). */
+static int bzimage_version(const struct blob *b, char *out, size_t len)
+{
+    const uint8_t *hdr = blob_at(b, 0x202, 4), *ptr = blob_at(b, 0x20e, 2);
+    const char *s;
+    size_t n = 0;
+
+    if (!hdr || memcmp(hdr, "HdrS", 4) || !ptr)
+        return -ENOEXEC;
+    s = blob_at(b, 0x200 + (uint64_t)(ptr[0] | ptr[1] << 8), 1);
+    if (!s)
+        return -ENOEXEC;
+    while (n + 1 < len && (const uint8_t *)s + n < b->data + b->len && s[n] > ' ' &&
+           s[n] < 0x7f) {
+        out[n] = s[n];
+        n++;
+    }
+    out[n] = '\0';
+    return n ? 0 : -ENOEXEC;
+}
+
+static char *profile_json(const char *kernel, const char *source, const struct isp_profile *p)
+{
+    cJSON *root = cJSON_CreateObject(), *syms;
+    char *text = NULL;
+
+    if (!root)
+        return NULL;
+    cJSON_AddStringToObject(root, "kernel", kernel);
+    cJSON_AddStringToObject(root, "version", p->version);
+    cJSON_AddStringToObject(root, "source", source);
+    syms = cJSON_AddObjectToObject(root, "symbols");
+    for (unsigned i = 0; syms && i < p->nsyms; i++) {
+        char hex[24];
+
+        snprintf(hex, sizeof(hex), "0x%llx", (unsigned long long)p->syms[i].addr);
+        cJSON_AddStringToObject(syms, p->syms[i].name, hex);
+    }
+    if (syms)
+        text = cJSON_Print(root);
+    cJSON_Delete(root);
+    return text;
+}
+
+static int profile_from_blob(const char *kernel, const struct blob *b, const char *system_map,
+                             char **json, char *err, size_t errlen)
+{
+    struct isp_profile p = { 0 };
+    char map[320];
+    int ret;
+
+    if (!system_map && elf_symbols(b, &p) == 0) {
+        *json = profile_json(kernel, "ELF symbol table", &p);
+        return *json ? 0 : -ENOMEM;
+    }
+    if (bzimage_version(b, p.version, sizeof(p.version)) == 0 && !system_map) {
+        snprintf(map, sizeof(map), "/boot/System.map-%s", p.version);
+        system_map = map;
+    }
+    if (!system_map)
+        return js_fail(err, errlen, kernel,
+                       "neither an ELF with symbols nor a bzImage (give --system-map)");
+    ret = system_map_read(system_map, &p);
+    if (ret)
+        return js_fail(err, errlen, system_map, "%s", ret == -ENOENT ?
+                       "none of the profile's symbols found" : strerror(-ret));
+    *json = profile_json(kernel, system_map, &p);
+    return *json ? 0 : -ENOMEM;
+}
+
+int isp_profile_build(const char *kernel, const char *system_map, char **json, char *err,
+                      size_t errlen)
+{
+    int fd = open(kernel, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    struct blob b;
+    void *map;
+    int ret;
+
+    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size == 0) {
+        ret = fd < 0 ? -errno : -EINVAL;
+        if (fd >= 0)
+            close(fd);
+        return js_fail(err, errlen, kernel, "cannot read kernel: %s", strerror(-ret));
+    }
+    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return js_fail(err, errlen, kernel, "cannot map kernel: %s", strerror(errno));
+    b = (struct blob){ map, (size_t)st.st_size };
+    ret = profile_from_blob(kernel, &b, system_map, json, err, errlen);
+    munmap(map, (size_t)st.st_size);
+    return ret;
+}
+
+static const char profile_usage[] =
+    "Usage: kvmm profile --kernel PATH [--system-map FILE] [-o OUT]\n"
+    "\n"
+    "Write the kernel profile introspection needs (symbol addresses) as JSON\n"
+    "to OUT or stdout.  PATH is an ELF with a symbol table (vmlinux, a\n"
+    "firmware payload) or a bzImage, whose /boot/System.map-VERSION is used\n"
+    "unless --system-map names one.\n";
+
+int isp_profile_main(int argc, char **argv)
+{
+    const char *kernel = NULL, *map = NULL, *out = NULL;
+    char err[512], *json = NULL;
+    FILE *f;
+
+    for (int i = 1; i < argc; i++) {
+        const char **slot = !strcmp(argv[i], "--kernel") ? &kernel :
+                            !strcmp(argv[i], "--system-map") ? &map :
+                            !strcmp(argv[i], "-o") ? &out : NULL;
+
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(profile_usage, stdout);
+            return 0;
+        }
+        if (!slot || i + 1 == argc) {
+            fprintf(stderr, "kvmm profile: bad argument '%s'\n%s", argv[i], profile_usage);
+            return 2;
+        }
+        *slot = argv[++i];
+    }
+    if (!kernel) {
+        fprintf(stderr, "kvmm profile: --kernel is required\n%s", profile_usage);
+        return 2;
+    }
+    if (isp_profile_build(kernel, map, &json, err, sizeof(err))) {
+        fprintf(stderr, "kvmm profile: %s\n", err);
+        return 1;
+    }
+    f = out ? fopen(out, "we") : stdout;
+    if (!f || fprintf(f, "%s\n", json) < 0 || (out && fclose(f))) {
+        fprintf(stderr, "kvmm profile: cannot write %s: %s\n", out ? out : "stdout",
+                strerror(errno));
+        free(json);
+        return 1;
+    }
+    free(json);
+    return 0;
+}

@@ -1,0 +1,103 @@
+/* Adaptive weights: the classifier and the weight update (adaptive.h). */
+#include "sched/adaptive.h"
+
+#include "sched/weight.h"
+
+static const char *const class_names[] = {
+    [SCHED_CLASS_IDLE] = "idle", [SCHED_CLASS_CPU] = "cpu", [SCHED_CLASS_IO] = "io",
+};
+
+const char *sched_class_name(enum sched_class c)
+{
+    return (unsigned)c < 3 ? class_names[c] : "unknown";
+}
+
+/* count per second over period_ns, saturating */
+static uint64_t per_second(uint64_t count, uint64_t period_ns)
+{
+    if (!period_ns)
+        return 0;
+    if (count > UINT64_MAX / 1000000000ull)
+        return UINT64_MAX;
+    return count * 1000000000ull / period_ns;
+}
+
+/* Exits that wait on a device (port I/O, MMIO) or on a completion
+ * interrupt (halt wake-ups) mark an I/O-bound vCPU, however busy it is:
+ * it gives the CPU back quickly when it runs.  Otherwise a vCPU that ran
+ * for most of the period is CPU-bound, and one that did not is idle. */
+enum sched_class sched_classify(const struct sched_sample *d, uint64_t period_ns)
+{
+    uint64_t io_rate = per_second(d->io_exits + d->mmio_exits, period_ns);
+    uint64_t halt_rate = per_second(d->halt_exits, period_ns);
+
+    if (!period_ns)
+        return SCHED_CLASS_IDLE;
+    if (io_rate >= SCHED_IO_EXIT_RATE || halt_rate >= SCHED_HALT_RATE)
+        return SCHED_CLASS_IO;
+    if (d->run_ns * 100 >= (uint64_t)SCHED_CPU_UTIL_PCT * period_ns)
+        return SCHED_CLASS_CPU;
+    return SCHED_CLASS_IDLE;
+}
+
+bool sched_classifier_feed(struct sched_classifier *c, const struct sched_sample *d,
+                           uint64_t period_ns, unsigned confirm)
+{
+    enum sched_class now = sched_classify(d, period_ns);
+
+    if (now == c->label) {
+        c->candidate = now;
+        c->streak = 0;
+        return false;
+    }
+    if (now == c->candidate) {
+        c->streak++;
+    } else {
+        c->candidate = now;
+        c->streak = 1;
+    }
+    if (c->streak < (confirm ? confirm : 1))
+        return false;
+    c->label = now;
+    c->streak = 0;
+    return true;
+}
+
+static unsigned clamp_bounds(unsigned v, const struct sched_bounds *b)
+{
+    unsigned lo = b->min_weight ? b->min_weight : SCHED_WEIGHT_MIN;
+    unsigned hi = b->max_weight >= lo ? b->max_weight : lo;
+
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+unsigned sched_weight_target(unsigned base, enum sched_class c, const struct sched_bounds *b)
+{
+    switch (c) {
+    case SCHED_CLASS_IO:
+        return clamp_bounds(base > SCHED_WEIGHT_MAX / 4 ? SCHED_WEIGHT_MAX : base * 4, b);
+    case SCHED_CLASS_CPU:
+        return clamp_bounds(base / 2, b);
+    default:
+        return clamp_bounds(base, b);
+    }
+}
+
+unsigned sched_weight_step(unsigned cur, unsigned target, const struct sched_bounds *b)
+{
+    unsigned next;
+
+    if (cur > target)
+        next = cur - target <= 1 ? target : cur - (cur - target) / 2;
+    else
+        next = target - cur <= 1 ? target : cur + (target - cur) / 2;
+    return clamp_bounds(next, b);
+}
+
+enum sched_class sched_classify_io_thread(uint64_t run_ns, uint64_t period_ns)
+{
+    if (!period_ns)
+        return SCHED_CLASS_IDLE;
+    return run_ns * 100 >= (uint64_t)SCHED_IO_THREAD_PCT * period_ns ? SCHED_CLASS_IO
+                                                                     : SCHED_CLASS_IDLE;
+}

@@ -1,0 +1,79 @@
+/* Internals shared by sched.c (set-up, threads, runtime calls) and
+ * sched_ctl.c (the controller thread and the query). */
+#ifndef KVMM_SCHED_INT_H
+#define KVMM_SCHED_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include "sched/adaptive.h"
+#include "sched/cgroup.h"
+#include "sched/cosched.h"
+#include "sched/sched.h"
+
+/* What the controller remembers of a thread between two samples. */
+struct sched_thread {
+    _Atomic pid_t tid;
+    char group[96];                 /* cgroup relative to kvmm-<pid> */
+    uint64_t mask[SPEC_CPU_WORDS];  /* all zero: not pinned */
+    unsigned base_weight, weight;
+    struct sched_classifier cls;
+    struct sched_sample prev;       /* cumulative values at the last sample */
+    bool have_prev;
+};
+
+struct sched_vcpu {
+    struct sched_vm *svm;
+    unsigned index;
+    struct sched_thread t;
+    atomic_bool hold;               /* the co-scheduler wants it held */
+    _Atomic uint64_t held_ns;       /* time spent held, by the vCPU thread */
+    _Atomic uint64_t holds;
+    uint64_t delay0_ns, held0_ns;   /* baselines of the progress clock */
+};
+
+struct sched_vm {
+    const struct vm_spec *spec;
+    struct vm *vm;                  /* the running instance, or NULL */
+    unsigned n;
+    struct sched_vcpu *vcpus;
+    struct sched_thread io;
+    bool adaptive, cosched;
+    uint64_t period_ns, next_adapt_ns;
+    struct sched_bounds bounds;
+    struct cosched cs;
+    uint64_t t0_ns;                 /* progress clock start */
+    bool cs_started;
+    uint64_t class_changes, weight_changes;
+    pthread_mutex_t hold_lock;      /* held vCPUs wait on hold_cond */
+    pthread_cond_t hold_cond;
+};
+
+struct sched {
+    pthread_mutex_t lock;           /* everything below, and the VMs' state */
+    struct sched_vm *vms;
+    size_t nvms;
+    struct cg cg;
+    bool use_cg;
+    pthread_t thread;
+    bool thread_started;
+    atomic_bool quit;
+    sched_event_fn event;
+    FILE *trace;                    /* KVMM_SCHED_TRACE: one JSON line per sample */
+};
+
+extern struct sched sched_g;
+
+uint64_t sched_now_ns(void);
+/* /proc/self/task/TID/schedstat: time on CPU and waiting on a runqueue. */
+int sched_schedstat(pid_t tid, uint64_t *run_ns, uint64_t *delay_ns);
+struct sched_vm *sched_vm_find(const char *name);
+/* Apply a thread's weight to its group (no-op without cgroups). */
+int sched_thread_weight_apply(struct sched_thread *t, unsigned weight);
+void sched_post(const char *name, const char *vm, struct cJSON *data);
+/* The controller thread (sched_ctl.c). */
+void *sched_ctl_thread(void *arg);
+void sched_cosched_reset(struct sched_vm *svm);
+void sched_release_holds(struct sched_vm *svm);
+
+#endif
