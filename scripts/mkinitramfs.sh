@@ -7,6 +7,7 @@
 #   kvmm.test=info        print NPROC=, DATE=, KVMM-TEST-DONE, power off
 #   kvmm.test=reboot      print KVMM-REBOOTING, reboot
 #   kvmm.test=script kvmm.cmd=<base64 shell script>
+# In every mode the ACPI power button powers the guest off.
 #                         run the script, print KVMM-CMD-EXIT=<status>, power off
 set -euo pipefail
 
@@ -31,7 +32,7 @@ stage_busybox "$stage"
 # Whichever of these the kernel builds as modules; built-in ones need nothing.
 stage_modules "$kver" "$stage" virtio virtio_ring virtio_pci virtio_pci_modern_dev \
     virtio_pci_legacy_dev virtio_blk virtio_net net_failover failover \
-    virtio_balloon virtio_console virtio_rng
+    virtio_balloon virtio_console virtio_rng button evdev
 echo "$kver" >"$stage/etc/kvmm-guest"
 
 cat >"$stage/init" <<'EOF'
@@ -48,6 +49,16 @@ while read -r m; do insmod "$m" 2>/dev/null; done </lib/modules/load-order
 
 read -r up _ </proc/uptime
 echo "KVMM-INIT-OK uptime=$up"
+
+# The guest's answer to the ACPI power button (what acpid or logind do on a
+# distribution): one event from the "Power Button" input device powers off.
+for ev in /sys/class/input/event*; do
+    if [ "$(cat "$ev/device/name" 2>/dev/null)" = "Power Button" ]; then
+        ( dd if="/dev/input/${ev##*/}" bs=24 count=1 >/dev/null 2>&1
+          echo "KVMM-POWER-BUTTON"; sync; poweroff -f ) &
+        break
+    fi
+done
 
 # Dotted parameters are not passed to init, so read them from /proc/cmdline.
 set -f
