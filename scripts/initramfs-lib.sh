@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by mkinitramfs.sh and mktesthost.sh (sourced, not run).
 # Both images are the same recipe: busybox-static, a few kernel modules
 # in load order, an /init script, packed reproducibly.

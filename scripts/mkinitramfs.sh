@@ -7,8 +7,8 @@
 #   kvmm.test=info        print NPROC=, DATE=, KVMM-TEST-DONE, power off
 #   kvmm.test=reboot      print KVMM-REBOOTING, reboot
 #   kvmm.test=script kvmm.cmd=<base64 shell script>
-# In every mode the ACPI power button powers the guest off.
 #                         run the script, print KVMM-CMD-EXIT=<status>, power off
+# In every mode the ACPI power button powers the guest off.
 set -euo pipefail
 
 if [ $# -ne 2 ]; then

@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2054  # the commas in QEMU options are meant
 # testhost.sh [--timeout SECS] [--interactive] -- COMMAND [ARGS...]
 #
 # Run COMMAND inside the test host VM: QEMU (TCG, emulated AMD CPU with SVM)
@@ -16,7 +17,7 @@
 set -euo pipefail
 
 usage() { echo "usage: $0 [--timeout SECS] [--interactive] -- COMMAND [ARGS...]" >&2; exit 2; }
-secs= interactive=0
+secs='' interactive=0
 while [ $# -gt 0 ]; do
     case $1 in
         --timeout) [ $# -ge 2 ] || usage; secs=$2; shift 2 ;;

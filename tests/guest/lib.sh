@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # GUEST_DIR is for the tests
 # Sourced by the Linux-guest test scripts.
 #
 #   run_guest TIMEOUT OUTFILE -- CMD...   run a VMM (kvmm, or QEMU as reference)
@@ -43,6 +44,7 @@ run_guest() {
         echo "RETRY: $(basename "$0"): timed out after ${secs}s: $*" >&2
         mkdir -p "$(dirname "$RETRY_LOG")"
         echo "$(date -u +%FT%TZ) $(basename "$0") timeout=${secs}s $*" >>"$RETRY_LOG"
+        mv -f "$out" "$out.timed-out"   # evidence for whoever hunts the stall
         rc=0
         _run_guest_once "$secs" "$out" "$@" || rc=$?
     fi
