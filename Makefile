@@ -4,7 +4,7 @@
 CC      ?= gcc
 PREFIX  ?= /usr/local
 BUILD   := build
-PKGS    := liburing libcjson
+PKGS    := liburing libcjson libcrypto
 VERSION := 0.1.0
 
 # Debian 12's libfdt-dev ships no pkg-config file: fall back to -lfdt.
@@ -24,8 +24,9 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 ASAN_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit-asan/%)
 GEN_HDRS  := $(wildcard $(BUILD)/gen/*.h)
+SYSCALL_HDR ?= /usr/include/x86_64-linux-gnu/asm/unistd_64.h
 
-.PHONY: all setup run test test-only bench clean install firmware unit
+.PHONY: all setup run test test-only bench bench-sched clean install firmware unit
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/kvmm firmware unit
@@ -40,6 +41,13 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/asan/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(SANFLAGS) -MMD -MP -c $< -o $@
+
+# System call names for introspection: SYSCALL(nr, name) lines.
+$(BUILD)/gen/syscalls.h: $(SYSCALL_HDR)
+	@mkdir -p $(dir $@)
+	sed -n 's/^#define __NR_\([a-z0-9_]*\)[[:space:]]\{1,\}\([0-9]\{1,\}\)$$/SYSCALL(\2, \1)/p' $< >$@.tmp
+	mv $@.tmp $@
+$(BUILD)/obj/src/introspect/sysno.o $(BUILD)/asan/src/introspect/sysno.o: $(BUILD)/gen/syscalls.h
 
 $(BUILD)/kvmm: $(BUILD)/obj/src/main.o $(LIB_OBJS)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -72,6 +80,10 @@ test-only: all
 bench: setup
 	$(MAKE) all
 	bash bench/run.sh
+
+# The scheduling experiment (docs/scheduling.md); needs root.
+bench-sched: all
+	bash bench/sched/run.sh
 
 install: $(BUILD)/kvmm
 	install -D -m 0755 $(BUILD)/kvmm $(DESTDIR)$(PREFIX)/bin/kvmm

@@ -30,6 +30,7 @@ static const struct cli_flag cli_flags[] = {
 	{ "--disk", VM_FIELD_DISKS },
 	{ "--rng", VM_FIELD_RNG },
 	{ "--no-rng", VM_FIELD_RNG },
+	{ "--introspect", VM_FIELD_INTROSPECT },
 	{ "--sched", VM_FIELD_SCHED },
 	{ "--net", VM_FIELD_NETS },
 };
@@ -73,6 +74,8 @@ static const char cli_run_usage_text[] =
 	"                           virtio-blk disk (raw image); repeatable,\n"
 	"                           added after the spec's disks\n"
 	"  --rng, --no-rng          virtio-rng device on or off (default off)\n"
+	"  --introspect JSON        the \"introspect\" object: guest system call\n"
+	"                           auditing (docs/introspection.md)\n"
 	"  --net tap=NAME[,mac=MAC] virtio-net NIC on TAP device NAME (opened,\n"
 	"                           or created); repeatable, added after the\n"
 	"                           spec's NICs\n"
@@ -101,6 +104,8 @@ static const char cli_main_usage_text[] =
 	"  ctl SOCKET COMMAND [KEY=VALUE...]\n"
 	"                           send one control command to a running kvmm\n"
 	"                           (see kvmm ctl --help)\n"
+	"  profile --kernel PATH    write a kernel profile for introspection\n"
+	"                           (docs/introspection.md)\n"
 	"\n"
 	"Options:\n"
 	"  -V, --version            print the version and exit\n"

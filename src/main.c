@@ -12,9 +12,12 @@
 
 #include "cli.h"
 #include "ctl/client.h"
+#include "ctl/events.h"
 #include "ctl/server.h"
 #include "devices/console.h"
+#include "introspect/profile.h"
 #include "kvm.h"
+#include "sched/sched.h"
 #include "spec.h"
 #include "supervisor.h"
 #include "util/evloop.h"
@@ -92,6 +95,11 @@ static int run_vms(const struct kvmm_spec *spec)
         log_err("%s", err);
         return 1;
     }
+    if (sched_init(spec, err, sizeof(err))) {
+        log_err("%s", err);
+        goto out_host;
+    }
+    sched_set_event_cb(ctl_event_post);
     if (block_signals(&set))
         goto out_host;
     if (evloop_create(&m.loop)) {
@@ -133,6 +141,7 @@ out_loop:
         close(m.done_fd);
     evloop_destroy(m.loop);
 out_host:
+    sched_fini();
     kvm_host_close(&host);
     return status;
 }
@@ -189,6 +198,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (!strcmp(argv[1], "ctl"))
         return ctl_client_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "profile"))
+        return isp_profile_main(argc - 1, argv + 1);
     fprintf(stderr, "kvmm: unknown command '%s' (see kvmm --help)\n", argv[1]);
     return EXIT_USAGE;
 }

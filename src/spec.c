@@ -10,6 +10,7 @@
 #include "spec_dev.h"
 #include "spec_net.h"
 #include "spec_sched.h"
+#include "introspect/config.h"
 
 #include <assert.h>
 #include <cjson/cJSON.h>
@@ -53,6 +54,7 @@ static const char *const spec_field_keys[VM_FIELD_COUNT] = {
 	[VM_FIELD_RNG] = "rng",
 	[VM_FIELD_SCHED] = "sched",
 	[VM_FIELD_NETS] = "nets",
+	[VM_FIELD_INTROSPECT] = "introspect",
 };
 
 /* ---- messages --------------------------------------------------------- */
@@ -233,6 +235,7 @@ void vm_spec_free(struct vm_spec *vm)
 	spec_str_free(vm->cmdline);
 	spec_str_free(vm->console_path);
 	spec_str_free(vm->dump_dtb);
+	spec_str_free(vm->introspect);
 	spec_disks_free(vm);
 	spec_sched_free(&vm->sched);
 	spec_nets_free(vm);
@@ -603,6 +606,13 @@ int vm_spec_field_set(struct vm_spec *vm, enum vm_field field, const char *text,
 		return spec_bool_set_text(&vm->rng, text, label, err, errlen);
 	case VM_FIELD_SCHED:
 		return spec_sched_text_set(vm, text, label, err, errlen);
+	case VM_FIELD_INTROSPECT:
+		/* JSON text of the object; checked by the introspection module */
+		if (isp_config_check(text, label, err, errlen))
+			return -EINVAL;
+		if (spec_str_replace(&vm->introspect, strdup(text)))
+			return spec_fail_nomem(err, errlen, label);
+		return 0;
 	case VM_FIELD_NETS:
 		return spec_net_add_text(vm, text, label, err, errlen);
 	case VM_FIELD_DUMP_DTB:
@@ -696,6 +706,8 @@ int vm_spec_field_check(const struct vm_spec *vm, enum vm_field field,
 		return 0;
 	case VM_FIELD_SCHED:
 		return spec_sched_check(vm, label, err, errlen);
+	case VM_FIELD_INTROSPECT:
+		return vm->introspect ? isp_config_check(vm->introspect, label, err, errlen) : 0;
 	case VM_FIELD_NETS:
 		return 0;	/* checked when parsed; the TAP when the VM starts */
 	case VM_FIELD_DUMP_DTB:
@@ -848,6 +860,23 @@ static int spec_json_params_set(struct vm_spec *vm, const cJSON *obj,
 	return 0;
 }
 
+static int spec_json_introspect_set(struct vm_spec *vm, const cJSON *v,
+				    const char *label, char *err, size_t errlen)
+{
+	char *text;
+	int ret;
+
+	if (!cJSON_IsObject(v))
+		return spec_json_fail_expected("an object", v, label, err, errlen);
+	text = cJSON_PrintUnformatted(v);
+	if (!text)
+		return spec_fail_nomem(err, errlen, label);
+	ret = vm_spec_field_set(vm, VM_FIELD_INTROSPECT, text, NULL, label, err,
+				errlen);
+	free(text);
+	return ret;
+}
+
 static int spec_json_field_set(struct vm_spec *vm, enum vm_field field,
 			       const cJSON *v, const char *base_dir,
 			       const char *label, char *err, size_t errlen)
@@ -864,6 +893,8 @@ static int spec_json_field_set(struct vm_spec *vm, enum vm_field field,
 		return spec_sched_json_set(vm, v, label, err, errlen);
 	if (field == VM_FIELD_NETS)
 		return spec_nets_json_set(vm, v, label, err, errlen);
+	if (field == VM_FIELD_INTROSPECT)
+		return spec_json_introspect_set(vm, v, label, err, errlen);
 	if (field == VM_FIELD_RNG && !cJSON_IsBool(v))
 		return spec_json_fail_expected("true or false", v, label, err, errlen);
 	if (field == VM_FIELD_RNG) {

@@ -83,6 +83,7 @@ struct vm_spec {
 	size_t ndisks;
 	bool rng;                      /* virtio-rng fed from getrandom() */
 	struct spec_sched sched;
+	char *introspect;              /* "introspect" object as JSON text; NULL = off */
 	struct spec_net *nets;         /* virtio-net NICs, eth0, eth1, ... */
 	size_t nnets;
 };
@@ -109,6 +110,7 @@ enum vm_field {
 	VM_FIELD_RNG,
 	VM_FIELD_SCHED,
 	VM_FIELD_NETS,
+	VM_FIELD_INTROSPECT,
 	VM_FIELD_COUNT
 };
 

@@ -130,7 +130,7 @@ static int net_tap_set(struct spec_net *n, const char *s, const char *label, cha
 		return net_fail(err, errlen, label,
 				"expected an interface name of 1..%d characters from [A-Za-z0-9_.-], got \"%.40s\"",
 				SPEC_NET_TAP_MAX, s);
-	snprintf(n->tap, sizeof(n->tap), "%s", s);
+	memcpy(n->tap, s, strlen(s) + 1);	/* fits: tap_name_ok() */
 	return 0;
 }
 

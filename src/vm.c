@@ -18,6 +18,7 @@
 #include "devices/pci.h"
 #include "kvm.h"
 #include "mem/guest_mem.h"
+#include "sched/sched.h"
 #include "spec.h"
 #include "util/evloop.h"
 #include "util/log.h"
@@ -58,6 +59,8 @@ struct vm {
 
     pthread_mutex_t console_lock;
     atomic_int console_log_fd;
+
+    struct introspect *_Atomic introspect;
 };
 
 const struct vm_spec *vm_spec(const struct vm *vm) { return vm->spec; }
@@ -71,6 +74,8 @@ const char *vm_name(const struct vm *vm) { return vm->spec->name; }
 struct evloop *vm_evloop(struct vm *vm) { return vm->loop; }
 struct vcpu *vm_vcpu(struct vm *vm, unsigned index) { return index < vm->ncpus ? &vm->vcpus[index] : NULL; }
 const struct kvm_host *vm_host(const struct vm *vm) { return vm->host; }
+struct introspect *vm_introspect(const struct vm *vm) { return atomic_load(&vm->introspect); }
+void vm_introspect_set(struct vm *vm, struct introspect *isp) { atomic_store(&vm->introspect, isp); }
 int vm_exit_code(const struct vm *vm) { return vm->exit_code; }
 const char *vm_stop_message(const struct vm *vm) { return vm->stop_msg; }
 bool vm_stopping(const struct vm *vm) { return atomic_load(&vm->stopping); }
@@ -389,6 +394,7 @@ int vm_create(const struct kvm_host *host, const struct vm_spec *spec, struct vm
     ret = boot_load(vm, err, errlen);
     if (ret)
         goto out_destroy;
+    sched_vm_attach(vm);
     *out = vm;
     return 0;
 
@@ -404,6 +410,7 @@ static void *vm_io_thread(void *arg)
 
     snprintf(name, sizeof(name), "io-%.12s", vm->spec->name);
     pthread_setname_np(pthread_self(), name);
+    sched_io_thread_start(vm);
     evloop_run(vm->loop);
     return NULL;
 }
@@ -447,6 +454,7 @@ void vm_destroy(struct vm *vm)
 {
     if (!vm)
         return;
+    sched_vm_detach(vm);
     if (vm->io_started || vm->ncreated)
         vm_request_stop(vm, VM_STOP_SIGNAL, 1, "VM destroyed");
     vm_wait(vm);

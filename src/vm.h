@@ -42,6 +42,9 @@ const char *vm_name(const struct vm *vm);
 struct evloop *vm_evloop(struct vm *vm);
 struct vcpu *vm_vcpu(struct vm *vm, unsigned index);
 const struct kvm_host *vm_host(const struct vm *vm);
+/* The VM's introspection engine, NULL when off (src/introspect/). */
+struct introspect *vm_introspect(const struct vm *vm);
+void vm_introspect_set(struct vm *vm, struct introspect *isp);
 
 /* Build the VM described by spec (memory, irqchip, devices, vCPUs) and
  * load its kernel.  On failure err holds a one-line reason. */

@@ -4,6 +4,7 @@
 #   2. the launcher's help and error messages
 #   3. firmware payloads on this host's /dev/kvm
 #      and the control socket (tests/ctl) with them
+#      and scheduling (tests/sched: cgroups, pinning; needs root)
 #   4. Linux guests (Debian kernels), through the test host VM when this
 #      host's KVM cannot run them
 # Each tier prints "PASS name" / "FAIL name: reason" lines; this script
@@ -11,7 +12,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-tiers=${KVMM_TIERS:-unit cli fw ctl guest}
+tiers=${KVMM_TIERS:-unit cli fw ctl sched guest}
 log=build/test-results.log
 : >"$log"
 rm -f build/test-retries.log
@@ -60,6 +61,11 @@ tier_fw() {
 tier_ctl() {
     echo "== control socket (QMP) with firmware payloads" >&2
     bash tests/ctl/run.sh
+}
+
+tier_sched() {
+    echo "== scheduling: cgroups, pinning, adaptive weights, co-scheduling" >&2
+    bash tests/sched/run.sh
 }
 
 tier_guest() {

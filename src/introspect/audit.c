@@ -26,10 +26,11 @@ bool ratelimit_take(struct ratelimit *rl, uint64_t now_ns)
     if (!rl->rate)
         return true;
     if (now_ns > rl->last_ns) {
-        /* rate tokens/s = rate milli-tokens per ms; work in microseconds
-         * so a long pause cannot overflow. */
+        /* rate tokens/s = rate milli-tokens per ms; in microseconds, and
+         * capped first so a long pause cannot overflow. */
         uint64_t us = (now_ns - rl->last_ns) / 1000;
-        uint64_t add = us > cap ? cap : us * rl->rate / 1000;
+        uint64_t fill_us = cap * 1000 / rl->rate + 1;
+        uint64_t add = us >= fill_us ? cap : us * rl->rate / 1000;
 
         rl->tokens_milli = rl->tokens_milli + add > cap ? cap : rl->tokens_milli + add;
         rl->last_ns += us * 1000;
@@ -106,7 +107,7 @@ static char *audit_line(const char *vm, const cJSON *rec, size_t *len)
 {
     cJSON *name = cJSON_CreateString(vm ? vm : "");
     char *body = cJSON_PrintUnformatted(rec), *vm_json = cJSON_PrintUnformatted(name);
-    char t[40], *line = NULL;
+    char t[96], *line = NULL;
     int n;
 
     cJSON_Delete(name);

@@ -34,6 +34,7 @@ struct isp_vcpu {
     unsigned learned;       /* bit per MSR: boot value known */
     uint64_t dr[4];         /* breakpoints set on this vCPU */
     unsigned ndr;
+    bool stepping;          /* stepping over a breakpoint's instruction */
 };
 
 struct introspect {

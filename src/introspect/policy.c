@@ -147,7 +147,7 @@ static int syscall_list_parse(const cJSON *v, const char *label, uint64_t *map, 
         char sub[JS_LABEL_MAX];
         int nr;
 
-        snprintf(sub, sizeof(sub), "%s[%u]", label, i++);
+        snprintf(sub, sizeof(sub), "%.100s[%u]", label, i++);
         if (!cJSON_IsString(it))
             return js_fail_expected(err, errlen, sub, "a system call name", it);
         nr = syscall_number(it->valuestring);
@@ -233,7 +233,7 @@ static int rules_parse(struct isp_policy *p, const cJSON *v, const char *label, 
         char sub[JS_LABEL_MAX];
         int ret;
 
-        snprintf(sub, sizeof(sub), "%s[%zu]", label, p->nrules);
+        snprintf(sub, sizeof(sub), "%.100s[%zu]", label, p->nrules);
         ret = rule_parse(&p->rules[p->nrules++], it, sub, err, errlen);
         if (ret)
             return ret;

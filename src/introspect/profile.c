@@ -67,9 +67,11 @@ int isp_profile_load(const char *path, struct isp_profile *p, char *err, size_t 
     if (cJSON_IsString(ver))
         snprintf(p->version, sizeof(p->version), "%s", ver->valuestring);
     syms = cJSON_GetObjectItemCaseSensitive(root, "symbols");
-    if (!cJSON_IsObject(syms))
+    if (!cJSON_IsObject(syms)) {
         ret = js_fail(err, errlen, path, "profile lacks a \"symbols\" object");
-    cJSON_ArrayForEach(v, ret ? NULL : syms) {
+        syms = NULL;
+    }
+    cJSON_ArrayForEach(v, syms) {
         uint64_t addr;
 
         if (!cJSON_IsString(v) || js_u64_parse(v->valuestring, &addr)) {
@@ -222,9 +224,13 @@ static int profile_from_blob(const char *kernel, const struct blob *b, const cha
         return js_fail(err, errlen, kernel,
                        "neither an ELF with symbols nor a bzImage (give --system-map)");
     ret = system_map_read(system_map, &p);
+    /* Debian ships a one-line placeholder; the real map is in -dbg. */
+    if (ret == -ENOENT)
+        return js_fail(err, errlen, system_map, "none of the profile's symbols found "
+                       "(Debian's is a placeholder: the real one, and a vmlinux with "
+                       "symbols, are in linux-image-%s-dbg)", p.version[0] ? p.version : "VERSION");
     if (ret)
-        return js_fail(err, errlen, system_map, "%s", ret == -ENOENT ?
-                       "none of the profile's symbols found" : strerror(-ret));
+        return js_fail(err, errlen, system_map, "%s", strerror(-ret));
     *json = profile_json(kernel, system_map, &p);
     return *json ? 0 : -ENOMEM;
 }

@@ -24,8 +24,10 @@ static uint64_t per_second(uint64_t count, uint64_t period_ns)
 
 /* Exits that wait on a device (port I/O, MMIO) or on a completion
  * interrupt (halt wake-ups) mark an I/O-bound vCPU, however busy it is:
- * it gives the CPU back quickly when it runs.  Otherwise a vCPU that ran
- * for most of the period is CPU-bound, and one that did not is idle. */
+ * it gives the CPU back quickly when it runs.  Otherwise a vCPU that was
+ * runnable (running, or waiting for a host CPU: under contention it gets
+ * less than it asks for) for most of the period is CPU-bound, and one
+ * that was not is idle. */
 enum sched_class sched_classify(const struct sched_sample *d, uint64_t period_ns)
 {
     uint64_t io_rate = per_second(d->io_exits + d->mmio_exits, period_ns);
@@ -35,7 +37,7 @@ enum sched_class sched_classify(const struct sched_sample *d, uint64_t period_ns
         return SCHED_CLASS_IDLE;
     if (io_rate >= SCHED_IO_EXIT_RATE || halt_rate >= SCHED_HALT_RATE)
         return SCHED_CLASS_IO;
-    if (d->run_ns * 100 >= (uint64_t)SCHED_CPU_UTIL_PCT * period_ns)
+    if ((d->run_ns + d->delay_ns) * 100 >= (uint64_t)SCHED_CPU_UTIL_PCT * period_ns)
         return SCHED_CLASS_CPU;
     return SCHED_CLASS_IDLE;
 }

@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -169,6 +170,16 @@ static int svm_init(struct sched_vm *svm, const struct vm_spec *spec)
     return 0;
 }
 
+static int vm_weight_sync(struct sched_vm *svm)
+{
+    unsigned sum = svm->io.weight;
+
+    for (unsigned i = 0; i < svm->n; i++)
+        sum += svm->vcpus[i].t.weight;
+    return cg_weight_set(&sched_g.cg, svm->spec->name,
+                         sum < SCHED_WEIGHT_MAX ? sum : SCHED_WEIGHT_MAX);
+}
+
 /* kvmm-<pid>/<vm>/{vcpuN,io}, each with its weight (and v1 cpuset). */
 static int svm_groups_create(struct sched_vm *svm, char *err, size_t errlen)
 {
@@ -182,6 +193,10 @@ static int svm_groups_create(struct sched_vm *svm, char *err, size_t errlen)
             snprintf(err, errlen, "cannot set the weight of cgroup %s", t->group);
             ret = -EIO;
         }
+    }
+    if (!ret && vm_weight_sync(svm)) {
+        snprintf(err, errlen, "cannot set the weight of cgroup %s", svm->spec->name);
+        ret = -EIO;
     }
     return ret;
 }
@@ -213,6 +228,7 @@ static int sched_cgroups_init(const struct kvmm_spec *spec, char *err, size_t er
 int sched_init(const struct kvmm_spec *spec, char *err, size_t errlen)
 {
     const char *trace = getenv("KVMM_SCHED_TRACE");
+    sigset_t all, old;
     bool want_cg = false;
     int ret;
 
@@ -235,7 +251,12 @@ int sched_init(const struct kvmm_spec *spec, char *err, size_t errlen)
     if (trace && *trace && !(sched_g.trace = fopen(trace, "we")))
         log_err("sched: cannot open %s: %s", trace, strerror(errno));
     atomic_store(&sched_g.quit, false);
+    /* Signals are for the threads that wait for them, not for this one
+     * (it may start before the process blocks its termination signals). */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     sched_g.thread_started = !pthread_create(&sched_g.thread, NULL, sched_ctl_thread, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return 0;
 }
 
@@ -444,16 +465,17 @@ int sched_set_io_affinity(const char *vm, const uint64_t *mask)
     return ret;
 }
 
-int sched_thread_weight_apply(struct sched_thread *t, unsigned weight)
+int sched_thread_weight_apply(struct sched_vm *svm, struct sched_thread *t, unsigned weight)
 {
     int ret;
 
     if (!sched_g.use_cg)
         return -EOPNOTSUPP;
     ret = cg_weight_set(&sched_g.cg, t->group, weight);
-    if (!ret)
-        t->weight = weight;
-    return ret;
+    if (ret)
+        return ret;
+    t->weight = weight;
+    return vm_weight_sync(svm);
 }
 
 int sched_set_weight(const char *vm, int vcpu, unsigned weight)
@@ -471,7 +493,7 @@ int sched_set_weight(const char *vm, int vcpu, unsigned weight)
         return svm ? -ERANGE : -ENOENT;
     }
     t = vcpu < 0 ? &svm->io : &svm->vcpus[vcpu].t;
-    ret = sched_thread_weight_apply(t, weight);
+    ret = sched_thread_weight_apply(svm, t, weight);
     if (!ret)
         t->base_weight = weight;
     pthread_mutex_unlock(&sched_g.lock);
@@ -498,7 +520,7 @@ int sched_controller_enable(const char *vm, bool on)
             t->have_prev = false;
             memset(&t->cls, 0, sizeof(t->cls));
             if (!on && t->weight != t->base_weight &&
-                sched_thread_weight_apply(t, t->base_weight))
+                sched_thread_weight_apply(svm, t, t->base_weight))
                 log_err("sched: cannot restore the weight of %s", t->group);
         }
     }

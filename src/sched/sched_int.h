@@ -68,8 +68,10 @@ uint64_t sched_now_ns(void);
 /* /proc/self/task/TID/schedstat: time on CPU and waiting on a runqueue. */
 int sched_schedstat(pid_t tid, uint64_t *run_ns, uint64_t *delay_ns);
 struct sched_vm *sched_vm_find(const char *name);
-/* Apply a thread's weight to its group (no-op without cgroups). */
-int sched_thread_weight_apply(struct sched_thread *t, unsigned weight);
+/* Apply a thread's weight to its group, and the VM group's (the sum of
+ * its threads': threads of different VMs then compete by their own
+ * weights); -EOPNOTSUPP without cgroups. */
+int sched_thread_weight_apply(struct sched_vm *svm, struct sched_thread *t, unsigned weight);
 void sched_post(const char *name, const char *vm, struct cJSON *data);
 /* The controller thread (sched_ctl.c). */
 void *sched_ctl_thread(void *arg);

@@ -11,7 +11,9 @@
 
 #include "boot/layout.h"
 #include "devices/bus.h"
+#include "introspect/introspect.h"
 #include "kvm.h"
+#include "sched/sched.h"
 #include "util/log.h"
 #include "vm.h"
 
@@ -336,14 +338,17 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
     vcpu->stats.exits++;
     switch (run->exit_reason) {
     case KVM_EXIT_IO:
-        vcpu_handle_io(vcpu);
+        if (!introspect_handle_io(vcpu))
+            vcpu_handle_io(vcpu);
         return true;
     case KVM_EXIT_MMIO:
         vcpu_handle_mmio(vcpu);
         return true;
+    case KVM_EXIT_DEBUG:
+        introspect_handle_debug(vcpu);  /* anything else: ignored */
+        return true;
     case KVM_EXIT_INTR:
     case KVM_EXIT_IRQ_WINDOW_OPEN:
-    case KVM_EXIT_DEBUG:
         return true;
     case KVM_EXIT_SYSTEM_EVENT:
         vcpu_handle_system_event(vcpu);
@@ -364,6 +369,11 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
                  run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? ": emulation failure" : "");
         vcpu_fatal(vcpu, VM_STOP_INTERNAL_ERROR, why);
         return false;
+    case KVM_EXIT_X86_RDMSR:
+    case KVM_EXIT_X86_WRMSR:
+        if (introspect_handle_msr(vcpu))
+            return true;
+        /* fall through */
     default:
         vcpu->stats.other_exits++;
         snprintf(why, sizeof(why), "unhandled exit reason %u", run->exit_reason);
@@ -380,6 +390,7 @@ static void *vcpu_thread(void *arg)
     atomic_store(&vcpu->tid, gettid());
     snprintf(name, sizeof(name), "vcpu%u", vcpu->index);
     pthread_setname_np(pthread_self(), name);
+    sched_vcpu_thread_start(vcpu);
     atomic_store(&vcpu->state, VCPU_RUNNING);
     while (!vm_stopping(vcpu->vm)) {
         int ret;
@@ -387,6 +398,7 @@ static void *vcpu_thread(void *arg)
         /* A clean point: no exit half-handled, guest state all in KVM. */
         if (vm_pause_point(vcpu->vm, vcpu))
             continue;
+        sched_vcpu_hold_point(vcpu);
         ret = ioctl(vcpu->fd, KVM_RUN, 0);
 
         if (ret < 0) {

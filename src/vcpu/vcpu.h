@@ -13,6 +13,7 @@
 
 struct vm;
 struct kvm_host;
+struct sched_vcpu;
 
 /* CREATED -> RUNNING <-> PAUSED; RUNNING or PAUSED -> STOPPING -> STOPPED.
  * Only the vCPU's own thread moves it; others read it. */
@@ -35,6 +36,7 @@ struct vcpu {
     _Atomic int state;
     struct vcpu_stats stats;
     int stats_fd;           /* KVM_GET_STATS_FD, -1 when unsupported */
+    struct sched_vcpu *sched; /* the scheduler's view (src/sched), or NULL */
 };
 
 int vcpu_create(struct vcpu *vcpu, struct vm *vm, const struct kvm_host *host, unsigned index) WUR;

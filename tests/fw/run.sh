@@ -187,3 +187,4 @@ fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
+KVMM=$KVMM FW_TIMEOUT=$TIMEOUT bash tests/fw/introspect.sh && [ "$failed" -eq 0 ]

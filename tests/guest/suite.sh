@@ -155,4 +155,5 @@ for t in ${KVMM_GUEST_TESTS:-bzimage pvh spec_file high_memory reboot_exit reboo
     "test_$t"
 done
 bash tests/guest/virtio.sh
+bash tests/guest/net.sh     # virtio-net: TAP, bridge and a peer namespace
 bash tests/ctl/guest.sh   # control socket: system_powerdown ends a Linux guest

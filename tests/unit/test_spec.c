@@ -276,19 +276,19 @@ static void test_unknown_key(void **state)
 	vm_json("\"foo\": 1");
 	load_fails("foo: unknown key (expected one of: name, kernel, initrd, "
 		   "cmdline, vcpus, memory_mib, console, on_reboot, params, dump_dtb, "
-		   "disks, rng)");
+		   "disks, rng, sched, nets, introspect)");
 	json_fmt("{\"vms\": [{\"kernel\": \"%s\"}, {\"kernel\": \"%s\", \"cpus\": 2}]}",
 		 kernel, kernel);
 	load_fails("vms[1].cpus: unknown key (expected one of: name, kernel, "
 		   "initrd, cmdline, vcpus, memory_mib, console, on_reboot, params, "
-		   "dump_dtb, disks, rng)");
+		   "dump_dtb, disks, rng, sched, nets, introspect)");
 	json_fmt("{\"vms\": [{\"kernel\": \"%s\"}], \"kernel\": \"%s\"}", kernel,
 		 kernel);
 	load_fails("kernel: unknown key (expected one of: vms, control)");
 	vm_json("\"bad key\": 1");
 	load_fails("\"bad key\": unknown key (expected one of: name, kernel, "
 		   "initrd, cmdline, vcpus, memory_mib, console, on_reboot, params, "
-		   "dump_dtb, disks, rng)");
+		   "dump_dtb, disks, rng, sched, nets, introspect)");
 }
 
 static void test_wrong_types(void **state)

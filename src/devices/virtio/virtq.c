@@ -205,12 +205,22 @@ bool virtq_publish(struct virtq *vq)
     return !(vq->avail->flags & VIRTQ_AVAIL_F_NO_INTERRUPT);
 }
 
+void virtq_kick_disable(struct virtq *vq)
+{
+    /* With event index a kick was asked for once, at the last
+     * virtq_kick_enable(): the driver does not kick again until then. */
+    if (vq->ready && !vq->event_idx)
+        vq->used->flags = VIRTQ_USED_F_NO_NOTIFY;
+}
+
 bool virtq_kick_enable(struct virtq *vq)
 {
     if (!vq->ready)
         return false;
     if (vq->event_idx)
         *used_avail_event(vq) = vq->last_avail;
+    else if (vq->used->flags)
+        vq->used->flags = 0;
     full_fence();   /* publish the event before looking for new buffers */
     return load_acquire(&vq->avail->idx) != vq->last_avail;
 }

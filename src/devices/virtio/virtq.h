@@ -91,6 +91,9 @@ bool virtq_publish(struct virtq *vq);
 /* Ask for a kick when the next buffer arrives; true when buffers arrived
  * already (the caller must pop again). */
 bool virtq_kick_enable(struct virtq *vq);
+/* Tell the driver not to kick while the device works through the ring
+ * (VIRTQ_USED_F_NO_NOTIFY; implicit with event index). */
+void virtq_kick_disable(struct virtq *vq);
 /* Chains in the avail ring not yet popped (0 when not ready). */
 unsigned virtq_pending(const struct virtq *vq);
 

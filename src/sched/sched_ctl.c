@@ -1,0 +1,355 @@
+/* The controller thread: every tick it samples the VMs that have the
+ * co-scheduler or the adaptive controller on, and acts on the decisions
+ * of the pure parts (cosched.c, adaptive.c).  Also the JSON query. */
+#include "sched/sched_int.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/log.h"
+#include "vcpu/vcpu.h"
+#include "vm.h"
+
+#define TICK_IDLE_NS 50000000ull    /* nothing to do: look again this often */
+#define TICK_MIN_NS   1000000ull
+
+/* ---- co-scheduling ----------------------------------------------------------- */
+
+void sched_release_holds(struct sched_vm *svm)
+{
+    cosched_release_all(&svm->cs, sched_now_ns());
+    pthread_mutex_lock(&svm->hold_lock);
+    for (unsigned i = 0; i < svm->n; i++)
+        atomic_store(&svm->vcpus[i].hold, false);
+    pthread_cond_broadcast(&svm->hold_cond);
+    pthread_mutex_unlock(&svm->hold_lock);
+}
+
+/* Progress of a vCPU: wall time since t0, less the time it waited for a
+ * host CPU (schedstat run_delay) and the time it was held.  Running and
+ * halted time both count; a vCPU that waits for its SIPI does too. */
+static uint64_t vcpu_progress(struct sched_vm *svm, struct sched_vcpu *sv, uint64_t now,
+                              bool baseline)
+{
+    uint64_t run = 0, delay = 0, held = atomic_load(&sv->held_ns), lost;
+    pid_t tid = atomic_load(&sv->t.tid);
+
+    if (tid && sched_schedstat(tid, &run, &delay))
+        delay = sv->delay0_ns;
+    if (baseline) {
+        sv->delay0_ns = delay;
+        sv->held0_ns = held;
+    }
+    lost = (delay - sv->delay0_ns) + (held - sv->held0_ns);
+    return now - svm->t0_ns > lost ? now - svm->t0_ns - lost : 0;
+}
+
+static void cosched_tick(struct sched_vm *svm, uint64_t now)
+{
+    uint64_t progress[COSCHED_VCPUS_MAX] = { 0 };
+    bool baseline = !svm->cs_started;
+    unsigned n = svm->n < COSCHED_VCPUS_MAX ? svm->n : COSCHED_VCPUS_MAX;
+
+    if (baseline)
+        svm->t0_ns = now;
+    for (unsigned i = 0; i < n; i++)
+        progress[i] = vcpu_progress(svm, &svm->vcpus[i], now, baseline);
+    svm->cs_started = true;
+    cosched_step(&svm->cs, progress, now);
+    for (unsigned i = 0; i < n; i++) {
+        struct sched_vcpu *sv = &svm->vcpus[i];
+        bool want = svm->cs.held[i];
+
+        if (want == atomic_load(&sv->hold))
+            continue;
+        pthread_mutex_lock(&svm->hold_lock);
+        atomic_store(&sv->hold, want);
+        pthread_cond_broadcast(&svm->hold_cond);
+        pthread_mutex_unlock(&svm->hold_lock);
+        if (want)
+            vcpu_kick(vm_vcpu(svm->vm, i));  /* holds at its next exit */
+    }
+}
+
+/* ---- adaptive weights -------------------------------------------------------- */
+
+static void stat_pick(void *ctx, const char *name, uint64_t value)
+{
+    struct sched_sample *s = ctx;
+
+    if (!strcmp(name, "exits"))
+        s->exits = value;
+    else if (!strcmp(name, "halt_exits"))
+        s->halt_exits = value;
+    else if (!strcmp(name, "io_exits"))
+        s->io_exits = value;
+    else if (!strcmp(name, "mmio_exits"))
+        s->mmio_exits = value;
+    else if (!strcmp(name, "halt_wait_ns"))
+        s->halt_wait_ns = value;
+}
+
+static void sample_delta(const struct sched_sample *now, const struct sched_sample *prev,
+                         struct sched_sample *d)
+{
+    d->exits = now->exits - prev->exits;
+    d->halt_exits = now->halt_exits - prev->halt_exits;
+    d->io_exits = now->io_exits - prev->io_exits;
+    d->mmio_exits = now->mmio_exits - prev->mmio_exits;
+    d->halt_wait_ns = now->halt_wait_ns - prev->halt_wait_ns;
+    d->run_ns = now->run_ns - prev->run_ns;
+    d->delay_ns = now->delay_ns - prev->delay_ns;
+}
+
+static void post_class(struct sched_vm *svm, const char *thread, enum sched_class from,
+                       enum sched_class to)
+{
+    cJSON *d = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(d, "thread", thread);
+    cJSON_AddStringToObject(d, "from", sched_class_name(from));
+    cJSON_AddStringToObject(d, "to", sched_class_name(to));
+    sched_post("X_SCHED_CLASS", svm->spec->name, d);
+}
+
+static void post_weight(struct sched_vm *svm, const char *thread, unsigned from, unsigned to)
+{
+    cJSON *d = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(d, "thread", thread);
+    cJSON_AddNumberToObject(d, "from", from);
+    cJSON_AddNumberToObject(d, "to", to);
+    sched_post("X_SCHED_WEIGHT", svm->spec->name, d);
+}
+
+static void trace_line(struct sched_vm *svm, const char *thread, const struct sched_thread *t,
+                       const struct sched_sample *d, enum sched_class raw, uint64_t now)
+{
+    if (!sched_g.trace)
+        return;
+    fprintf(sched_g.trace, "{\"t_ms\":%llu,\"vm\":\"%s\",\"thread\":\"%s\",\"raw\":\"%s\","
+            "\"class\":\"%s\",\"weight\":%u,\"run_us\":%llu,\"delay_us\":%llu,\"exits\":%llu,\"io_exits\":%llu,"
+            "\"mmio_exits\":%llu,\"halt_exits\":%llu,\"halt_wait_us\":%llu}\n",
+            (unsigned long long)(now / 1000000ull), svm->spec->name, thread,
+            sched_class_name(raw), sched_class_name(t->cls.label), t->weight,
+            (unsigned long long)(d->run_ns / 1000), (unsigned long long)(d->delay_ns / 1000),
+            (unsigned long long)d->exits,
+            (unsigned long long)d->io_exits, (unsigned long long)d->mmio_exits,
+            (unsigned long long)d->halt_exits, (unsigned long long)(d->halt_wait_ns / 1000));
+    fflush(sched_g.trace);
+}
+
+/* One thread: sample, classify, step its weight. */
+static void adapt_thread(struct sched_vm *svm, struct sched_thread *t, struct vcpu *vcpu,
+                         const char *name, uint64_t now)
+{
+    struct sched_sample cur = { 0 }, d;
+    pid_t tid = atomic_load(&t->tid);
+    enum sched_class from = t->cls.label, raw;
+    unsigned w;
+
+    if (!tid || sched_schedstat(tid, &cur.run_ns, &cur.delay_ns))
+        return;
+    if (vcpu && vcpu_kvm_stats_read(vcpu, stat_pick, &cur))
+        log_debug("sched: %s: no KVM stats", name);
+    if (vcpu) {
+        /* Port and MMIO exits to userspace: kvmm's own counts, which every
+         * KVM keeps (kvm_pvm's io_exits stays 0); read racily, as a sample. */
+        cur.io_exits = __atomic_load_n(&vcpu->stats.io_exits, __ATOMIC_RELAXED);
+        cur.mmio_exits = __atomic_load_n(&vcpu->stats.mmio_exits, __ATOMIC_RELAXED);
+    }
+    if (!t->have_prev) {
+        t->prev = cur;
+        t->have_prev = true;
+        return;
+    }
+    sample_delta(&cur, &t->prev, &d);
+    t->prev = cur;
+    if (vcpu) {
+        raw = sched_classify(&d, svm->period_ns);
+        if (sched_classifier_feed(&t->cls, &d, svm->period_ns, SCHED_CONFIRM)) {
+            svm->class_changes++;
+            post_class(svm, name, from, t->cls.label);
+        }
+    } else {
+        raw = sched_classify_io_thread(d.run_ns, svm->period_ns);
+        t->cls.label = raw;     /* the thread's own CPU time: no noise to smooth */
+    }
+    w = sched_weight_step(t->weight, sched_weight_target(t->base_weight, t->cls.label,
+                                                         &svm->bounds), &svm->bounds);
+    if (w != t->weight) {
+        unsigned old = t->weight;
+
+        if (!sched_thread_weight_apply(svm, t, w)) {
+            svm->weight_changes++;
+            post_weight(svm, name, old, w);
+        }
+    }
+    trace_line(svm, name, t, &d, raw, now);
+}
+
+static void adapt_tick(struct sched_vm *svm, uint64_t now)
+{
+    char name[16];
+
+    for (unsigned i = 0; i < svm->n; i++) {
+        snprintf(name, sizeof(name), "vcpu%u", i);
+        adapt_thread(svm, &svm->vcpus[i].t, vm_vcpu(svm->vm, i), name, now);
+    }
+    adapt_thread(svm, &svm->io, NULL, "io", now);
+}
+
+/* ---- the loop ------------------------------------------------------------------ */
+
+static uint64_t vm_tick(struct sched_vm *svm, uint64_t now)
+{
+    uint64_t next = TICK_IDLE_NS, t;
+
+    if (!svm->vm || vm_stopping(svm->vm) || vm_paused(svm->vm))
+        return next;
+    if (svm->cosched) {
+        cosched_tick(svm, now);
+        t = svm->cs.max_skew_ns / 4;
+        next = t < TICK_MIN_NS ? TICK_MIN_NS : t < next ? t : next;
+    }
+    if (svm->adaptive) {
+        if (now >= svm->next_adapt_ns) {
+            adapt_tick(svm, now);
+            svm->next_adapt_ns = now + svm->period_ns;
+        }
+        t = svm->next_adapt_ns - now;
+        next = t < next ? t : next;
+    }
+    return next;
+}
+
+void *sched_ctl_thread(void *arg)
+{
+    pthread_setname_np(pthread_self(), "sched");
+    while (!atomic_load(&sched_g.quit)) {
+        uint64_t now = sched_now_ns(), sleep_ns = TICK_IDLE_NS;
+        struct timespec ts;
+
+        pthread_mutex_lock(&sched_g.lock);
+        for (size_t i = 0; i < sched_g.nvms; i++) {
+            uint64_t t = vm_tick(&sched_g.vms[i], now);
+
+            sleep_ns = t < sleep_ns ? t : sleep_ns;
+        }
+        pthread_mutex_unlock(&sched_g.lock);
+        ts.tv_sec = (time_t)(sleep_ns / 1000000000ull);
+        ts.tv_nsec = (long)(sleep_ns % 1000000000ull);
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+/* ---- query ----------------------------------------------------------------------- */
+
+static cJSON *mask_json(const uint64_t *mask)
+{
+    cJSON *a = cJSON_CreateArray();
+
+    for (unsigned c = 0; c < SPEC_CPUS_MAX; c++)
+        if (mask[c / 64] & (1ull << (c % 64)))
+            cJSON_AddItemToArray(a, cJSON_CreateNumber(c));
+    return a;
+}
+
+static cJSON *thread_json(const struct sched_thread *t)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddNumberToObject(o, "tid", atomic_load(&t->tid));
+    cJSON_AddStringToObject(o, "cgroup", sched_g.use_cg ? t->group : "");
+    cJSON_AddItemToObject(o, "affinity", mask_json(t->mask));
+    cJSON_AddNumberToObject(o, "base_weight", t->base_weight);
+    cJSON_AddNumberToObject(o, "weight", t->weight);
+    cJSON_AddStringToObject(o, "class", sched_class_name(t->cls.label));
+    return o;
+}
+
+static cJSON *cosched_json(const struct sched_vm *svm)
+{
+    const struct cosched *c = &svm->cs;
+    cJSON *o = cJSON_CreateObject(), *h = cJSON_CreateArray();
+
+    cJSON_AddBoolToObject(o, "enabled", svm->cosched);
+    cJSON_AddNumberToObject(o, "max_skew_ms", (double)c->max_skew_ns / 1e6);
+    cJSON_AddNumberToObject(o, "samples", (double)c->samples);
+    cJSON_AddNumberToObject(o, "costops", (double)c->costops);
+    cJSON_AddNumberToObject(o, "forced_releases", (double)c->forced_releases);
+    cJSON_AddNumberToObject(o, "max_skew_seen_ms", (double)c->max_skew_seen_ns / 1e6);
+    cJSON_AddNumberToObject(o, "held_ms", (double)c->held_ns / 1e6);
+    for (unsigned i = 0; i < COSCHED_HIST_BUCKETS; i++) {
+        cJSON *b = cJSON_CreateObject();
+
+        if (cosched_hist_bound_ms(i))
+            cJSON_AddNumberToObject(b, "below_ms", cosched_hist_bound_ms(i));
+        else
+            cJSON_AddNullToObject(b, "below_ms");
+        cJSON_AddNumberToObject(b, "count", (double)c->skew_hist[i]);
+        cJSON_AddItemToArray(h, b);
+    }
+    cJSON_AddItemToObject(o, "skew_histogram", h);
+    return o;
+}
+
+static cJSON *vm_json(const struct sched_vm *svm)
+{
+    cJSON *o = cJSON_CreateObject(), *a = cJSON_CreateObject(), *v = cJSON_CreateArray();
+
+    cJSON_AddStringToObject(o, "name", svm->spec->name);
+    cJSON_AddBoolToObject(o, "running", svm->vm != NULL);
+    cJSON_AddBoolToObject(a, "enabled", svm->adaptive);
+    cJSON_AddNumberToObject(a, "period_ms", (double)svm->period_ns / 1e6);
+    cJSON_AddNumberToObject(a, "min_weight", svm->bounds.min_weight);
+    cJSON_AddNumberToObject(a, "max_weight", svm->bounds.max_weight);
+    cJSON_AddNumberToObject(a, "class_changes", (double)svm->class_changes);
+    cJSON_AddNumberToObject(a, "weight_changes", (double)svm->weight_changes);
+    cJSON_AddItemToObject(o, "adaptive", a);
+    cJSON_AddItemToObject(o, "coschedule", cosched_json(svm));
+    for (unsigned i = 0; i < svm->n; i++) {
+        cJSON *t = thread_json(&svm->vcpus[i].t);
+
+        cJSON_AddNumberToObject(t, "index", i);
+        cJSON_AddBoolToObject(t, "held", atomic_load(&svm->vcpus[i].hold));
+        cJSON_AddNumberToObject(t, "holds", (double)atomic_load(&svm->vcpus[i].holds));
+        cJSON_AddNumberToObject(t, "held_ms", (double)atomic_load(&svm->vcpus[i].held_ns) / 1e6);
+        cJSON_AddItemToArray(v, t);
+    }
+    cJSON_AddItemToObject(o, "vcpus", v);
+    cJSON_AddItemToObject(o, "io", thread_json(&svm->io));
+    return o;
+}
+
+char *sched_query_json(const char *vm)
+{
+    cJSON *root = cJSON_CreateObject(), *vms = cJSON_CreateArray();
+    char *out = NULL;
+    bool found = !vm;
+
+    pthread_mutex_lock(&sched_g.lock);
+    cJSON_AddStringToObject(root, "cgroup_layout",
+                            sched_g.use_cg ? cg_layout_name(sched_g.cg.layout) : "none");
+    if (sched_g.use_cg) {
+        char path[PATH_MAX + 40];
+
+        snprintf(path, sizeof(path), "%s/%s", sched_g.cg.cpu_dir, sched_g.cg.name);
+        cJSON_AddStringToObject(root, "cgroup", path);
+    }
+    for (size_t i = 0; i < sched_g.nvms; i++) {
+        if (vm && strcmp(vm, sched_g.vms[i].spec->name))
+            continue;
+        found = true;
+        cJSON_AddItemToArray(vms, vm_json(&sched_g.vms[i]));
+    }
+    pthread_mutex_unlock(&sched_g.lock);
+    cJSON_AddItemToObject(root, "vms", vms);
+    if (found)
+        out = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return out;
+}

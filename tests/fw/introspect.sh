@@ -1,0 +1,149 @@
+#!/bin/bash
+# Introspection payload tests on this host's /dev/kvm: the system call
+# entry trapped by a hardware breakpoint (full mode), deny at the entry,
+# patched probes and breakpoints on a handler with deny by -EPERM
+# (targeted mode), and tampering with LSTAR and the text.  Each asserts the
+# payload's own verdict (exit status) and the audit log kvmm wrote.
+#
+# Prints "PASS name" / "FAIL name: reason", an "INFO" line with the trap
+# cost per system call, and "N passed, N failed" last.
+# Environment: KVMM (default build/kvmm), FW_TIMEOUT seconds per run (60).
+set -u
+
+cd "$(dirname "$0")/../.." || exit 2
+KVMM=${KVMM:-build/kvmm}
+FW=${FW_DIR:-build/firmware}
+TIMEOUT=${FW_TIMEOUT:-60}
+
+tmp=$(mktemp -d /tmp/kvmm-isp.XXXXXX) || exit 2
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+pass() { echo "PASS $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1: $2"; failed=$((failed + 1)); }
+
+# run NAME PAYLOAD INTROSPECT-JSON [kvmm run arguments...]: sets rc, err, log
+run() {
+    local name=$1 payload=$2 json=$3
+    shift 3
+    err=$tmp/$name.stderr
+    log=$tmp/$name.audit
+    json=${json//@LOG@/$log}
+    json=${json//@PROFILE@/$tmp/$payload.profile}
+    timeout -k 5 "$TIMEOUT" "$KVMM" run --kernel "$FW/$payload.elf" --memory 64 --console none \
+        --introspect "$json" "$@" >/dev/null 2>"$err" </dev/null
+    rc=$?
+}
+
+ok_run() {
+    if [ "$rc" -ne 0 ]; then
+        fail "$1" "exit status $rc; stderr: $(tail -n 3 "$err" | tr '\n' '|')"
+        return 1
+    fi
+}
+
+# expect_log NAME COUNT PATTERN: the audit log has COUNT lines matching
+expect_log() {
+    local n
+
+    n=$(grep -c -- "$3" "$log" 2>/dev/null)
+    if [ "${n:-0}" -ne "$2" ]; then
+        fail "$1" "audit log has ${n:-0} lines with '$3', expected $2: $(head -c 300 "$log" 2>/dev/null)"
+        return 1
+    fi
+}
+
+profile() {
+    "$KVMM" profile --kernel "$FW/$1.elf" -o "$tmp/$1.profile" 2>"$tmp/$1.profile.err" ||
+        fail "profile_$1" "$(cat "$tmp/$1.profile.err")"
+}
+
+test_full_mode() {
+    run full_mode isp_syscall \
+        '{"mode":"full","profile":"@PROFILE@","audit_log":"@LOG@","policy":{"audit":"all"}}' \
+        --param count=10
+    ok_run full_mode || return
+    expect_log full_mode 10 '"syscall":"getpid","via":"entry"' || return
+    expect_log full_mode 1 '"path":"/bin/denied","argv":\["/bin/denied","--now"\],"verdict":"log"' || return
+    expect_log full_mode 1 '"event":"kernel_text_measured"' || return
+    pass full_mode
+}
+
+test_full_mode_deny() {
+    run full_mode_deny isp_syscall \
+        '{"mode":"full","profile":"@PROFILE@","audit_log":"@LOG@","policy":{"rules":[{"path":"/bin/denied*","action":"deny"}]}}' \
+        --param count=3 --param expect_deny=1
+    ok_run full_mode_deny || return
+    expect_log full_mode_deny 0 '"getpid"' || return
+    expect_log full_mode_deny 1 '"syscall":"execve".*"verdict":"deny"' || return
+    pass full_mode_deny
+}
+
+# test_handler NAME TRAP PATCHED
+test_handler() {
+    run "$1" isp_probe \
+        "{\"trap\":\"$2\",\"profile\":\"@PROFILE@\",\"audit_log\":\"@LOG@\",\"policy\":{\"rules\":[{\"path\":\"/bin/denied*\",\"action\":\"deny\"}]}}" \
+        --param count=4 --param "expect_patched=$3"
+    ok_run "$1" || return
+    expect_log "$1" 1 "\"symbol\":\"__x64_sys_execve\",\"address\":\"0x[0-9a-f]*\",\"trap\":\"$2\"" || return
+    expect_log "$1" 4 '"via":"handler","path":"/bin/ok","argv":\["/bin/ok","-v"\],"verdict":"log"' || return
+    expect_log "$1" 1 '"via":"handler","path":"/bin/denied","argv":\["/bin/denied"\],"verdict":"deny"' || return
+    pass "$1"
+}
+
+# test_tamper NAME ACTION BLOCKED
+test_tamper() {
+    run "$1" isp_tamper \
+        "{\"mode\":\"full\",\"on_tamper\":\"$2\",\"profile\":\"@PROFILE@\",\"audit_log\":\"@LOG@\",\"policy\":{\"audit\":[]}}" \
+        --param "blocked=$3"
+    ok_run "$1" || return
+    expect_log "$1" 1 "\"msr\":\"LSTAR\",\"old\":\"0x[0-9a-f]*\",\"value\":\"0x[0-9a-f]*\",\"action\":\"$2\",\"event\":\"msr_tamper\"" || return
+    expect_log "$1" 1 '"event":"kernel_text_changed"' || return
+    pass "$1"
+}
+
+# Wall time of a run with N system calls, in microseconds.
+time_run() {
+    local t0 t1
+
+    t0=$(date +%s%N)
+    run "timing_$1_$2" isp_syscall "$3" --param "count=$2"
+    t1=$(date +%s%N)
+    echo $(((t1 - t0) / 1000))
+}
+
+# Cost of one trapped call: (time with 4000 calls - time with 0) / 4000,
+# best of three, audit records off (only execve audited).
+measure_overhead() {
+    local cfg='{"mode":"full","profile":"@PROFILE@","audit_log":"@LOG@","policy":{"audit":["execve"]}}'
+    local best=0 t0 t4 i d
+
+    for i in 1 2 3; do
+        t0=$(time_run "$i" 0 "$cfg")
+        t4=$(time_run "$i" 4000 "$cfg")
+        d=$(((t4 - t0) * 1000 / 4000))
+        if [ "$best" -eq 0 ] || [ "$d" -lt "$best" ]; then best=$d; fi
+    done
+    echo "INFO introspect: full-mode trap costs $((best / 1000)).$(printf %03d $((best % 1000))) us per system call"
+}
+
+if [ ! -x "$KVMM" ]; then
+    fail introspect_setup "$KVMM is missing"
+elif [ ! -f "$FW/isp_syscall.elf" ] || [ ! -f "$FW/isp_probe.elf" ] || [ ! -f "$FW/isp_tamper.elf" ]; then
+    fail introspect_setup "payloads not built (make firmware)"
+else
+    profile isp_syscall
+    profile isp_probe
+    profile isp_tamper
+    test_full_mode
+    test_full_mode_deny
+    test_handler handler_probe probe 1
+    test_handler handler_breakpoint breakpoint 0
+    test_tamper tamper_log log 0
+    test_tamper tamper_block block 1
+    measure_overhead
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

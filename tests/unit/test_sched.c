@@ -1,0 +1,518 @@
+/* Unit tests for src/sched: weight conversion, the classifier and weight
+ * steps on synthetic traces, the co-scheduler with simulated clocks, the
+ * cgroup file layout over fake v1 and v2 trees, and the "sched" spec key. */
+#include <errno.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sched/adaptive.h"
+#include "sched/cgroup.h"
+#include "sched/cosched.h"
+#include "sched/weight.h"
+#include "spec.h"
+
+#define MS 1000000ull
+
+/* ---- weight <-> shares ---------------------------------------------------- */
+
+static void test_weight_anchors(void **state)
+{
+	(void)state;
+	assert_int_equal(sched_weight_to_shares(1), 2);
+	assert_int_equal(sched_weight_to_shares(100), 1024);
+	assert_int_equal(sched_weight_to_shares(10000), 262144);
+	assert_int_equal(sched_shares_to_weight(2), 1);
+	assert_int_equal(sched_shares_to_weight(1024), 100);
+	assert_int_equal(sched_shares_to_weight(262144), 10000);
+	/* out of range: clamped */
+	assert_int_equal(sched_weight_to_shares(0), 2);
+	assert_int_equal(sched_weight_to_shares(20000), 262144);
+	assert_int_equal(sched_shares_to_weight(0), 1);
+	assert_int_equal(sched_shares_to_weight(1u << 30), 10000);
+}
+
+static void test_weight_monotonic_inverse(void **state)
+{
+	unsigned prev = 0;
+
+	(void)state;
+	for (unsigned w = 1; w <= 10000; w++) {
+		unsigned s = sched_weight_to_shares(w);
+
+		assert_true(s > prev);     /* strictly: every weight its own shares */
+		assert_int_equal(sched_shares_to_weight(s), w);
+		prev = s;
+	}
+	/* the other way the weight scale is coarser; still close above 1024 */
+	for (unsigned s = 1024; s <= 262144; s += 7) {
+		unsigned back = sched_weight_to_shares(sched_shares_to_weight(s));
+		unsigned d = back > s ? back - s : s - back;
+
+		assert_true(d * 50 <= s);
+	}
+}
+
+/* ---- classifier --------------------------------------------------------------- */
+
+#define PERIOD (100 * MS)
+
+static const struct sched_sample cpu_period = { .exits = 30, .run_ns = 95 * MS };
+static const struct sched_sample io_period = { .exits = 900, .io_exits = 800,
+					       .run_ns = 90 * MS };
+static const struct sched_sample blk_period = { .exits = 400, .halt_exits = 300,
+						.halt_wait_ns = 70 * MS, .run_ns = 25 * MS };
+/* CPU-bound under contention: gets 30 ms, waits 60 ms for the CPU */
+static const struct sched_sample starved_period = { .exits = 20, .run_ns = 30 * MS,
+						    .delay_ns = 60 * MS };
+static const struct sched_sample idle_period = { .exits = 10, .halt_exits = 5,
+						 .halt_wait_ns = 98 * MS, .run_ns = 1 * MS };
+
+static void test_classify_raw(void **state)
+{
+	(void)state;
+	assert_int_equal(sched_classify(&cpu_period, PERIOD), SCHED_CLASS_CPU);
+	assert_int_equal(sched_classify(&io_period, PERIOD), SCHED_CLASS_IO);
+	assert_int_equal(sched_classify(&blk_period, PERIOD), SCHED_CLASS_IO);
+	assert_int_equal(sched_classify(&idle_period, PERIOD), SCHED_CLASS_IDLE);
+	assert_int_equal(sched_classify(&starved_period, PERIOD), SCHED_CLASS_CPU);
+	assert_int_equal(sched_classify(&cpu_period, 0), SCHED_CLASS_IDLE);
+	assert_string_equal(sched_class_name(SCHED_CLASS_IO), "io");
+}
+
+/* A trace: CPU phase, one noisy I/O blip, I/O phase, idle. */
+static void test_classifier_hysteresis(void **state)
+{
+	const struct sched_sample *trace[] = {
+		&cpu_period, &cpu_period, &cpu_period, &cpu_period,  /* 0-3 */
+		&io_period, &cpu_period, &cpu_period,                /* 4: blip */
+		&io_period, &blk_period, &io_period, &io_period,     /* 7-10 */
+		&idle_period, &idle_period, &idle_period,            /* 11-13 */
+	};
+	const enum sched_class want[] = {
+		SCHED_CLASS_IDLE, SCHED_CLASS_IDLE, SCHED_CLASS_CPU, SCHED_CLASS_CPU,
+		SCHED_CLASS_CPU, SCHED_CLASS_CPU, SCHED_CLASS_CPU,
+		SCHED_CLASS_CPU, SCHED_CLASS_CPU, SCHED_CLASS_IO, SCHED_CLASS_IO,
+		SCHED_CLASS_IO, SCHED_CLASS_IO, SCHED_CLASS_IDLE,
+	};
+	struct sched_classifier c = { 0 };
+	unsigned changes = 0;
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(trace) / sizeof(trace[0]); i++) {
+		changes += sched_classifier_feed(&c, trace[i], PERIOD, SCHED_CONFIRM);
+		assert_int_equal(c.label, want[i]);
+	}
+	assert_int_equal(changes, 3);
+	/* confirm 1: follows every period */
+	memset(&c, 0, sizeof(c));
+	assert_true(sched_classifier_feed(&c, &io_period, PERIOD, 1));
+	assert_true(sched_classifier_feed(&c, &cpu_period, PERIOD, 1));
+}
+
+static void test_weight_steps(void **state)
+{
+	struct sched_bounds b = { .min_weight = 12, .max_weight = 800 };
+	unsigned w = 100, steps = 0;
+
+	(void)state;
+	assert_int_equal(sched_weight_target(100, SCHED_CLASS_IO, &b), 400);
+	assert_int_equal(sched_weight_target(100, SCHED_CLASS_CPU, &b), 50);
+	assert_int_equal(sched_weight_target(100, SCHED_CLASS_IDLE, &b), 100);
+	assert_int_equal(sched_weight_target(300, SCHED_CLASS_IO, &b), 800);   /* max */
+	assert_int_equal(sched_weight_target(20, SCHED_CLASS_CPU, &b), 12);    /* floor */
+	while (w != 400 && steps < 20) {
+		unsigned next = sched_weight_step(w, 400, &b);
+
+		assert_true(next > w && next <= 400);
+		w = next;
+		steps++;
+	}
+	assert_int_equal(w, 400);
+	assert_true(steps <= 10);
+	/* never below the floor, never 0, even with bounds of 0 */
+	b = (struct sched_bounds){ 0 };
+	assert_int_equal(sched_weight_step(1, 0, &b), 1);
+	assert_int_equal(sched_classify_io_thread(30 * MS, PERIOD), SCHED_CLASS_IO);
+	assert_int_equal(sched_classify_io_thread(5 * MS, PERIOD), SCHED_CLASS_IDLE);
+}
+
+/* ---- co-scheduler with simulated clocks ----------------------------------------- */
+
+/* Two vCPUs; vCPU 1 is preempted from t=10 ms to t=40 ms.  Progress of a
+ * running or halted vCPU follows the clock; a held one stands still. */
+static void test_cosched_holds_leader(void **state)
+{
+	struct cosched c;
+	uint64_t p[2] = { 0, 0 }, tick = 2 * MS, held_at = 0, released_at = 0;
+
+	(void)state;
+	cosched_init(&c, 2, 10 * MS);
+	for (uint64_t now = 0; now <= 80 * MS; now += tick) {
+		bool preempted = now > 10 * MS && now <= 40 * MS;
+
+		cosched_step(&c, p, now);
+		if (c.held[0] && !held_at)
+			held_at = now;
+		if (!c.held[0] && held_at && !released_at)
+			released_at = now;
+		assert_false(c.held[1]);        /* the laggard is never held */
+		if (!c.held[0])
+			p[0] += tick;
+		if (!preempted)
+			p[1] += tick;
+		/* the spread stays near the bound */
+		assert_true(p[0] - (p[0] > p[1] ? p[1] : p[0]) <= 10 * MS + 2 * tick);
+	}
+	assert_true(held_at > 20 * MS && held_at <= 24 * MS);
+	assert_true(released_at > 40 * MS && released_at <= 50 * MS);
+	assert_int_equal(c.costops, 1);
+	assert_int_equal(c.forced_releases, 0);
+	assert_true(c.samples == 41);
+	assert_true(c.max_skew_seen_ns > 10 * MS);
+	assert_true(c.skew_hist[0] > 0);
+}
+
+static void test_cosched_forced_release(void **state)
+{
+	struct cosched c;
+	uint64_t p[2] = { 50 * MS, 0 };     /* vCPU 1 never moves */
+
+	(void)state;
+	cosched_init(&c, 2, 10 * MS);
+	assert_int_equal(c.max_hold_ns, 100 * MS);
+	assert_int_equal(cosched_step(&c, p, 0), 1);
+	assert_true(c.held[0]);
+	assert_int_equal(cosched_step(&c, p, 99 * MS), 1);
+	assert_int_equal(cosched_step(&c, p, 100 * MS), 0);    /* nobody starves */
+	assert_int_equal(c.forced_releases, 1);
+	assert_int_equal(cosched_step(&c, p, 105 * MS), 0);    /* cooling down */
+	assert_int_equal(cosched_step(&c, p, 110 * MS), 1);    /* held again */
+	cosched_release_all(&c, 120 * MS);
+	assert_false(c.held[0]);
+	assert_int_equal(c.held_ns, 100 * MS + 10 * MS);
+}
+
+static void test_cosched_single_and_bound(void **state)
+{
+	struct cosched c;
+	uint64_t p[3] = { 100 * MS, 0, 3 * MS };
+
+	(void)state;
+	cosched_init(&c, 1, 10 * MS);
+	assert_int_equal(cosched_step(&c, p, 0), 0);
+	cosched_init(&c, 3, 10 * MS);
+	assert_int_equal(cosched_step(&c, p, 0), 1);            /* only vCPU 0 */
+	cosched_set_bound(&c, 200 * MS);
+	assert_int_equal(cosched_step(&c, p, MS), 0);           /* within half: released */
+	assert_int_equal(cosched_hist_bound_ms(0), 1);
+	assert_int_equal(cosched_hist_bound_ms(COSCHED_HIST_BUCKETS - 1), 0);
+}
+
+/* ---- cgroup layout over fake trees --------------------------------------------- */
+
+static char root[PATH_MAX];
+
+static void put(const char *rel, const char *text)
+{
+	char path[PATH_MAX + 256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void mkd(const char *rel)
+{
+	char path[PATH_MAX + 256];
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	assert_int_equal(mkdir(path, 0755), 0);
+}
+
+/* The whole content of a file of the fake tree, "" when missing. */
+static const char *get(const char *fmt, ...)
+{
+	static char buf[512];
+	char rel[PATH_MAX], path[2 * PATH_MAX + 8];
+	va_list ap;
+	size_t n = 0;
+	FILE *f;
+
+	va_start(ap, fmt);
+	vsnprintf(rel, sizeof(rel), fmt, ap);
+	va_end(ap);
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	buf[0] = '\0';
+	f = fopen(path, "r");
+	if (f) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static bool exists(const char *fmt, ...)
+{
+	char rel[PATH_MAX], path[2 * PATH_MAX + 8];
+	struct stat st;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rel, sizeof(rel), fmt, ap);
+	va_end(ap);
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	return !stat(path, &st);
+}
+
+static int tree_setup(void **state)
+{
+	char tmpl[] = "/tmp/kvmm-cg-XXXXXX";
+
+	(void)state;
+	if (!mkdtemp(tmpl))
+		return -1;
+	snprintf(root, sizeof(root), "%s", tmpl);
+	return 0;
+}
+
+static int tree_teardown(void **state)
+{
+	char cmd[PATH_MAX + 16];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+	return system(cmd) ? -1 : 0;
+}
+
+/* A pid that is surely not running: past pid_max. */
+#define DEAD_PID 4194305
+
+static void test_cgroup_v1_layout(void **state)
+{
+	char err[512], tid[32];
+	struct cg cg;
+	pid_t pid = getpid();
+
+	(void)state;
+	mkd("cpu");
+	put("cpu/cpu.shares", "1024\n");
+	mkd("cpu/parent");
+	mkd("cpuset");
+	put("cpuset/cpuset.cpus", "0-3\n");
+	mkd("cpuset/parent");
+	put("cpuset/parent/cpuset.cpus", "0-1\n");
+	put("cpuset/parent/cpuset.mems", "0\n");
+	/* a crashed run's groups; kvmm-1: pid 1 lives but is not kvmm (a
+	 * reused pid), so that one goes too */
+	mkd("cpu/parent/kvmm-4194305");
+	mkd("cpu/parent/kvmm-4194305/vm");
+	put("cpu/parent/kvmm-4194305/vm/tasks", "123\n");
+	mkd("cpuset/parent/kvmm-4194305");
+	mkd("cpu/parent/kvmm-1");
+
+	assert_int_equal(cg_open(&cg, root, "parent", err, sizeof(err)), 0);
+	assert_int_equal(cg.layout, CG_V1);
+	assert_true(cg.fake);
+	assert_int_equal(cg_clean_stale(&cg), 3);
+	assert_false(exists("cpu/parent/kvmm-%d", DEAD_PID));
+	assert_false(exists("cpuset/parent/kvmm-%d", DEAD_PID));
+	assert_false(exists("cpu/parent/kvmm-1"));
+
+	assert_int_equal(cg_proc_create(&cg, pid, err, sizeof(err)), 0);
+	assert_int_equal(cg_group_create(&cg, "a", err, sizeof(err)), 0);
+	assert_int_equal(cg_group_create(&cg, "a/vcpu0", err, sizeof(err)), 0);
+	/* cpuset.cpus/mems inherited at every level, before any thread joins */
+	assert_string_equal(get("cpuset/parent/kvmm-%d/a/vcpu0/cpuset.cpus", pid), "0-1\n");
+	assert_string_equal(get("cpuset/parent/kvmm-%d/a/vcpu0/cpuset.mems", pid), "0\n");
+	assert_int_equal(cg_weight_set(&cg, "a/vcpu0", 100), 0);
+	assert_string_equal(get("cpu/parent/kvmm-%d/a/vcpu0/cpu.shares", pid), "1024\n");
+	assert_int_equal(cg_weight_set(&cg, "a/vcpu0", 10000), 0);
+	assert_string_equal(get("cpu/parent/kvmm-%d/a/vcpu0/cpu.shares", pid), "262144\n");
+	assert_int_equal(cg_cpus_set(&cg, "a/vcpu0", "1"), 0);
+	assert_string_equal(get("cpuset/parent/kvmm-%d/a/vcpu0/cpuset.cpus", pid), "1\n");
+	assert_int_equal(cg_thread_attach(&cg, "a/vcpu0", 4242), 0);
+	assert_int_equal(cg_thread_attach(&cg, "a/vcpu0", 4243), 0);
+	assert_string_equal(get("cpu/parent/kvmm-%d/a/vcpu0/tasks", pid), "4242\n4243\n");
+	snprintf(tid, sizeof(tid), "4242\n4243\n");
+	assert_string_equal(get("cpuset/parent/kvmm-%d/a/vcpu0/tasks", pid), tid);
+
+	cg_proc_destroy(&cg);
+	assert_false(exists("cpu/parent/kvmm-%d", pid));
+	assert_false(exists("cpuset/parent/kvmm-%d", pid));
+	assert_true(exists("cpu/parent"));
+}
+
+static void test_cgroup_v2_layout(void **state)
+{
+	char err[512];
+	struct cg cg;
+	pid_t pid = getpid();
+
+	(void)state;
+	put("cgroup.controllers", "cpuset cpu io memory pids\n");
+	mkd("p");
+	assert_int_equal(cg_open(&cg, root, "p", err, sizeof(err)), 0);
+	assert_int_equal(cg.layout, CG_V2);
+	assert_int_equal(cg_proc_create(&cg, pid, err, sizeof(err)), 0);
+	assert_string_equal(get("p/cgroup.subtree_control"), "+cpu\n");
+	assert_int_equal(cg_group_create(&cg, "a", err, sizeof(err)), 0);
+	assert_int_equal(cg_group_create(&cg, "a/vcpu0", err, sizeof(err)), 0);
+	assert_int_equal(cg_group_create(&cg, "a/io", err, sizeof(err)), 0);
+	/* a threaded subtree, the process in its domain */
+	assert_string_equal(get("p/kvmm-%d/a/cgroup.type", pid), "threaded\n");
+	assert_string_equal(get("p/kvmm-%d/a/vcpu0/cgroup.type", pid), "threaded\n");
+	assert_string_equal(get("p/kvmm-%d/cgroup.subtree_control", pid), "+cpu\n");
+	assert_string_equal(get("p/kvmm-%d/a/cgroup.subtree_control", pid), "+cpu\n");
+	assert_true(atoi(get("p/kvmm-%d/cgroup.procs", pid)) == pid);
+	assert_int_equal(cg_weight_set(&cg, "a/vcpu0", 400), 0);
+	assert_string_equal(get("p/kvmm-%d/a/vcpu0/cpu.weight", pid), "400\n");
+	assert_int_equal(cg_thread_attach(&cg, "a/io", 777), 0);
+	assert_string_equal(get("p/kvmm-%d/a/io/cgroup.threads", pid), "777\n");
+	assert_int_equal(cg_cpus_set(&cg, "a/io", "0"), 0);   /* affinity alone in v2 */
+	cg_proc_destroy(&cg);
+	assert_false(exists("p/kvmm-%d", pid));
+}
+
+static void test_cgroup_errors(void **state)
+{
+	char err[512], name[64];
+	struct cg cg;
+
+	(void)state;
+	assert_int_equal(cg_open(&cg, root, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "no cgroup cpu controller"));
+	put("cgroup.controllers", "memory pids\n");
+	assert_int_equal(cg_open(&cg, root, NULL, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "has no cpu controller"));
+	put("cgroup.controllers", "cpu\n");
+	assert_int_equal(cg_open(&cg, root, "missing", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "missing does not exist"));
+	/* kvmm-<pid> cannot be a directory: the write under it fails */
+	assert_int_equal(cg_open(&cg, root, NULL, err, sizeof(err)), 0);
+	snprintf(name, sizeof(name), "kvmm-%d", (int)getpid());
+	put(name, "");
+	assert_int_equal(cg_proc_create(&cg, getpid(), err, sizeof(err)), 0);
+	assert_int_not_equal(cg_group_create(&cg, "a", err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "cannot create cgroup"));
+	assert_string_equal(cg_layout_name(CG_V1), "v1");
+}
+
+/* ---- the "sched" spec key --------------------------------------------------------- */
+
+static void test_spec_sched_keys(void **state)
+{
+	struct kvmm_spec spec;
+	char err[512];
+	const struct spec_sched *s;
+
+	(void)state;
+	assert_int_equal(spec_load_string(
+		"{\"vms\": [{\"name\": \"a\", \"kernel\": \"/proc/self/exe\", \"vcpus\": 2,"
+		" \"sched\": {\"cgroup_parent\": \"k\", \"weight\": 200, \"io_weight\": 300,"
+		" \"vcpu_weights\": [100, 400], \"vcpu_affinity\": [[0], [0, 1]],"
+		" \"io_affinity\": [1], \"adaptive\": {\"enabled\": true, \"period_ms\": 50,"
+		" \"min_weight\": 20, \"max_weight\": 900},"
+		" \"coschedule\": {\"enabled\": true, \"max_skew_ms\": 5}}}]}",
+		NULL, &spec, err, sizeof(err)), 0);
+	s = &spec.vms[0].sched;
+	assert_string_equal(s->cgroup_parent, "k");
+	assert_int_equal(s->weight, 200);
+	assert_int_equal(s->io_weight, 300);
+	assert_int_equal(s->nvcpu_weights, 2);
+	assert_int_equal(s->vcpu_weights[1], 400);
+	assert_int_equal(s->nvcpu_affinity, 2);
+	assert_int_equal(s->vcpu_affinity[0][0], 1);
+	assert_int_equal(s->vcpu_affinity[1][0], 3);
+	assert_int_equal(s->io_affinity[0], 2);
+	assert_true(s->adaptive);
+	assert_int_equal(s->period_ms, 50);
+	assert_int_equal(s->min_weight, 20);
+	assert_int_equal(s->max_weight, 900);
+	assert_true(s->coschedule);
+	assert_int_equal(s->max_skew_ms, 5);
+	spec_free(&spec);
+	/* defaults */
+	assert_int_equal(spec_load_string("{\"kernel\": \"/proc/self/exe\"}", NULL, &spec,
+					  err, sizeof(err)), 0);
+	assert_int_equal(spec.vms[0].sched.period_ms, 100);
+	assert_int_equal(spec.vms[0].sched.max_skew_ms, 10);
+	assert_false(spec.vms[0].sched.adaptive);
+	spec_free(&spec);
+}
+
+static void expect_error(const char *json, const char *msg)
+{
+	struct kvmm_spec spec;
+	char err[512];
+
+	assert_int_equal(spec_load_string(json, NULL, &spec, err, sizeof(err)), -EINVAL);
+	if (strcmp(err, msg))
+		fail_msg("got \"%s\", expected \"%s\"", err, msg);
+}
+
+static void test_spec_sched_errors(void **state)
+{
+	(void)state;
+	expect_error("{\"kernel\": \"/proc/self/exe\", \"sched\": {\"weight\": 0}}",
+		     "sched.weight: expected an integer 1..10000, got 0");
+	expect_error("{\"kernel\": \"/proc/self/exe\", \"sched\": {\"wieght\": 5}}",
+		     "sched.wieght: unknown key (expected one of: cgroup_root, cgroup_parent, "
+		     "weight, io_weight, vcpu_weights, vcpu_affinity, io_affinity, adaptive, "
+		     "coschedule)");
+	expect_error("{\"vms\": [{\"kernel\": \"/proc/self/exe\", \"sched\": "
+		     "{\"vcpu_affinity\": [[0], [\"x\"]]}}]}",
+		     "vms[0].sched.vcpu_affinity[1][0]: expected an integer 0..1023, got \"x\"");
+	expect_error("{\"kernel\": \"/proc/self/exe\", \"sched\": {\"vcpu_weights\": [1, 2]}}",
+		     "sched: vcpu_weights has 2 entries for 1 vCPUs");
+	expect_error("{\"kernel\": \"/proc/self/exe\", \"sched\": {\"io_affinity\": [1023]}}",
+		     "sched.io_affinity: CPU 1023: this host has 2 CPUs");
+	expect_error("{\"kernel\": \"/proc/self/exe\", \"sched\": {\"adaptive\": "
+		     "{\"enabled\": 1}}}",
+		     "sched.adaptive.enabled: expected true or false, got 1");
+	expect_error("{\"kernel\": \"/proc/self/exe\", \"sched\": {\"coschedule\": "
+		     "{\"max_skew_ms\": 0}}}",
+		     "sched.coschedule.max_skew_ms: expected an integer 1..1000, got 0");
+	expect_error("{\"kernel\": \"/proc/self/exe\", \"sched\": {\"adaptive\": "
+		     "{\"min_weight\": 50, \"max_weight\": 10}}}",
+		     "sched: adaptive.min_weight 50 is above adaptive.max_weight 10");
+	expect_error("{\"kernel\": \"/proc/self/exe\", \"sched\": []}",
+		     "sched: expected an object, got an array");
+}
+
+#define TREE(fn) cmocka_unit_test_setup_teardown(fn, tree_setup, tree_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_weight_anchors),
+		cmocka_unit_test(test_weight_monotonic_inverse),
+		cmocka_unit_test(test_classify_raw),
+		cmocka_unit_test(test_classifier_hysteresis),
+		cmocka_unit_test(test_weight_steps),
+		cmocka_unit_test(test_cosched_holds_leader),
+		cmocka_unit_test(test_cosched_forced_release),
+		cmocka_unit_test(test_cosched_single_and_bound),
+		TREE(test_cgroup_v1_layout),
+		TREE(test_cgroup_v2_layout),
+		TREE(test_cgroup_errors),
+		cmocka_unit_test(test_spec_sched_keys),
+		cmocka_unit_test(test_spec_sched_errors),
+	};
+
+	spec_set_host_mem_mib(4096);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
