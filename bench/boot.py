@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Boot-time measurements for bench/boot.sh.
 
-  boot.py run --label L --ram-mib M --timeout S --log FILE -- COMMAND...
+  boot.py run --label L --ram-mib M --timeout S --stall S --log FILE -- COMMAND...
       Start COMMAND (a VMM booting the test guest, console on stdout),
       read its output as it streams and, when the line with KVMM-INIT-OK
       arrives, note the time and sample the VMM's memory.  Read on until
       the guest's KVMM-TEST-DONE (NPROC= comes before it), then kill the
       VMM (its shutdown is not measured) and print one JSON object: the
-      measurements.  Exit status 0 when the marker came, 124 on timeout,
-      1 otherwise.
+      measurements.  Exit status 0 when the marker came, 124 on timeout
+      (--timeout seconds in all, or, once the console has started, --stall
+      seconds without output before the marker: a stalled boot), 1
+      otherwise.
 
   boot.py report RESULTS.jsonl MARKDOWN_OUT GOALS_OUT
       Medians per VMM, the ratios to QEMU, as a markdown section.
@@ -103,7 +105,8 @@ def memory_sample(pid, ram_kb):
 
 
 def cmd_run(argv):
-    args = {"--label": None, "--ram-mib": "256", "--timeout": "120", "--log": None}
+    args = {"--label": None, "--ram-mib": "256", "--timeout": "120", "--stall": "0",
+            "--log": None}
     while argv and argv[0] != "--":
         key = argv.pop(0)
         if key not in args or not argv:
@@ -114,9 +117,11 @@ def cmd_run(argv):
     cmd = argv[1:]
     ram_kb = int(args["--ram-mib"]) * 1024
     timeout = float(args["--timeout"])
+    stall = float(args["--stall"])
 
     res = {"label": args["--label"], "wall_ms": None, "uptime_s": None,
-           "nproc": None, "done": False, "status": None, "timed_out": False}
+           "nproc": None, "done": False, "status": None, "timed_out": False,
+           "stalled": False}
     log = bytearray()
     # The stamp is taken just before the spawn (vfork + exec): well under a
     # millisecond before the VMM's exec, the same for every VMM.
@@ -127,16 +132,26 @@ def cmd_run(argv):
     deadline = time.monotonic() + timeout
     pending = b""
     found = False
+    last_output = None
     while not res["done"]:
-        left = deadline - time.monotonic()
+        now = time.monotonic()
+        left = deadline - now
         if left <= 0:
             res["timed_out"] = not found
             break
+        if stall and not found and last_output is not None:
+            if now - last_output >= stall:
+                res["timed_out"] = res["stalled"] = True
+                break
+            left = min(left, last_output + stall - now)
         ready, _, _ = select.select([fd], [], [], left)
         if not ready:
             continue
         chunk = os.read(fd, 65536)
         t = time.monotonic_ns()
+        if last_output is None:
+            res["first_output_ms"] = (t - t0) / 1e6
+        last_output = time.monotonic()
         if not chunk:
             break
         log += chunk
@@ -218,6 +233,7 @@ def cmd_report(argv):
         med[k] = {
             "n": len(rs), "tried": len(tried[k]),
             "timeouts": sum(1 for r in tried[k] if r.get("timed_out")),
+            "stalls": sum(1 for r in tried[k] if r.get("stalled")),
             "wall": median([r["wall_ms"] for r in rs]),
             "wall_min": min([r["wall_ms"] for r in rs], default=None),
             "wall_max": max([r["wall_ms"] for r in rs], default=None),
@@ -246,7 +262,8 @@ def cmd_report(argv):
         m = med[k]
         reach = f"{m['n']}/{m['tried']}"
         if m["timeouts"]:
-            reach += f" ({m['timeouts']} timed out)"
+            reach += f" ({m['timeouts']} timed out"
+            reach += f", {m['stalls']} of them stalled)" if m["stalls"] else ")"
         L.append(f"| {k} | {reach} | {fmt(m['wall'])} | "
                  f"{fmt(m['wall_min'])} – {fmt(m['wall_max'])} | {fmt(m['uptime'], 2)} | "
                  f"{'/'.join(str(x) for x in m['nproc']) or 'n/a'} | "
@@ -281,6 +298,7 @@ def cmd_report(argv):
             seen.setdefault(w, {}).setdefault(r["label"], 0)
             seen[w][r["label"]] += 1
     if seen:
+        L.append("")
         L.append("The distinct `WARNING` lines, with the boots that printed them:")
         L.append("")
         for w, who in sorted(seen.items()):

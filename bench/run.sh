@@ -99,8 +99,10 @@ and rewrites this file. A benchmark `bench/NAME.sh` writes its section to
 `$BENCH_DIR/NAME/section.md` and may add rows to the goals table in
 `$BENCH_DIR/NAME/goals.md` (`| goal | target | measured | verdict |`);
 raw data and console logs stay under `build/bench/`. Settings:
-`BENCH_BOOT_RUNS` (10), `BENCH_BOOT_TIMEOUT` (120 s per boot),
-`BENCH_BOOT_BUDGET` (720 s for the boot rounds), `BENCH_FIRST_RUNS` (100).
+`BENCH_BOOT_RUNS` (10), `BENCH_BOOT_TIMEOUT` (150 s per boot),
+`BENCH_BOOT_STALL` (45 s of console silence before init = a stalled boot,
+retried once), `BENCH_BOOT_BUDGET` (780 s for the boot rounds),
+`BENCH_FIRST_RUNS` (100).
 EOF
 } >"$BENCH_DIR/report.md"
 

@@ -106,6 +106,7 @@ static const char cli_main_usage_text[] =
 	"                           (see kvmm ctl --help)\n"
 	"  profile --kernel PATH    write a kernel profile for introspection\n"
 	"                           (docs/introspection.md)\n"
+	"  allowlist IMAGE          hash every executable of an ext4 image\n"
 	"\n"
 	"Options:\n"
 	"  -V, --version            print the version and exit\n"

@@ -15,6 +15,7 @@
 #include "ctl/events.h"
 #include "ctl/server.h"
 #include "devices/console.h"
+#include "introspect/image.h"
 #include "introspect/profile.h"
 #include "kvm.h"
 #include "sched/sched.h"
@@ -200,6 +201,8 @@ int main(int argc, char **argv)
         return ctl_client_main(argc - 1, argv + 1);
     if (!strcmp(argv[1], "profile"))
         return isp_profile_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "allowlist"))
+        return isp_allowlist_main(argc - 1, argv + 1);
     fprintf(stderr, "kvmm: unknown command '%s' (see kvmm --help)\n", argv[1]);
     return EXIT_USAGE;
 }

@@ -10,7 +10,7 @@
 #include "introspect/policy.h"
 
 #define ISP_KEYS "mode, trap, msr_guard, on_tamper, profile, audit_log, audit_rate, " \
-                 "audit_burst, measure_text, policy"
+                 "audit_burst, measure_text, image, policy"
 
 static int enum_member(const cJSON *v, const char *label, const char *const *names,
                        unsigned n, const char *expected, int *out, char *err, size_t errlen)
@@ -87,6 +87,8 @@ static int config_member(struct isp_config *c, const cJSON *v, const char *label
     }
     if (!strcmp(k, "audit_log"))
         return string_member(v, label, &c->audit_log, err, errlen);
+    if (!strcmp(k, "image"))
+        return string_member(v, label, &c->image, err, errlen);
     if (!strcmp(k, "audit_rate"))
         return count_member(v, label, &c->audit_rate, err, errlen);
     if (!strcmp(k, "audit_burst"))
@@ -186,6 +188,7 @@ int isp_config_check(const char *json, const char *label, char *err, size_t errl
 void isp_config_free(struct isp_config *c)
 {
     free(c->audit_log);
+    free(c->image);
     isp_policy_free(c->policy);
     memset(c, 0, sizeof(*c));
 }

@@ -27,6 +27,7 @@ struct isp_config {
     bool has_profile;
     struct isp_profile profile;
     char *audit_log;            /* NULL: records are only counted */
+    char *image;                /* the guest's ext4 root image: exec hashes */
     uint64_t audit_rate, audit_burst;
     bool measure_text;          /* hash kernel text at the first trap */
     struct isp_policy *policy;

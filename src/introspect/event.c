@@ -9,6 +9,7 @@
 
 #include "ctl/events.h"
 #include "introspect/audit.h"
+#include "introspect/image.h"
 #include "introspect/internal.h"
 #include "introspect/measure.h"
 #include "introspect/sysno.h"
@@ -97,8 +98,8 @@ struct isp_call {
 };
 
 /* Fill rec and call with what the audited calls carry. */
-static void isp_decode(const struct ptw *w, uint64_t nr, const uint64_t a[6], cJSON *rec,
-                       struct isp_call *c)
+static void isp_decode(const struct ptw *w, struct isp_image *image, const uint64_t a[6],
+                       cJSON *rec, struct isp_call *c)
 {
     uint64_t path = 0, argv = 0;
     bool trunc = false;
@@ -135,6 +136,13 @@ static void isp_decode(const struct ptw *w, uint64_t nr, const uint64_t a[6], cJ
         else
             cJSON_AddStringToObject(rec, "path", c->path);
     }
+    /* what runs: the file in the guest's disk image, hashed host-side */
+    if (c->has_path && image) {
+        ret = isp_image_hash(image, c->path, c->sha);
+        c->has_sha = !ret;
+        if (ret)
+            cJSON_AddStringToObject(rec, "hash_error", strerror(-ret));
+    }
     if (argv) {
         cJSON_AddItemToObject(rec, "argv", isp_argv(w, argv, &trunc));
         if (trunc)
@@ -162,7 +170,7 @@ enum isp_action isp_event_syscall(struct introspect *isp, struct vcpu *v, const 
     cJSON_AddNumberToObject(rec, "nr", (double)nr);
     cJSON_AddStringToObject(rec, "syscall", c->name ? c->name : "?");
     cJSON_AddStringToObject(rec, "via", via == ISP_VIA_ENTRY ? "entry" : "handler");
-    isp_decode(w, nr, args, rec, c);
+    isp_decode(w, isp->image, args, rec, c);
     pthread_mutex_lock(&isp->lock);
     act = isp_policy_decide(isp->policy, nr, c->has_path ? c->path : NULL,
                             c->has_sha ? c->sha : NULL);

@@ -15,6 +15,7 @@
 struct vm;
 struct vcpu;
 struct audit;
+struct isp_image;
 struct cJSON;
 
 #define ISP_MAX_PROBES 4
@@ -41,6 +42,7 @@ struct introspect {
     struct vm *vm;
     struct isp_config cfg;
     struct audit *audit;
+    struct isp_image *image;    /* NULL without "image" */
     bool sync_regs, msr_filter;
 
     pthread_mutex_t lock;   /* everything below */

@@ -8,6 +8,7 @@
 
 #include "devices/device.h"
 #include "introspect/audit.h"
+#include "introspect/image.h"
 #include "introspect/internal.h"
 #include "introspect/measure.h"
 #include "introspect/sysno.h"
@@ -590,6 +591,7 @@ static void isp_free(struct introspect *isp)
     if (!isp)
         return;
     audit_close(isp->audit);
+    isp_image_close(isp->image);
     isp_policy_free(isp->policy);
     isp_config_free(&isp->cfg);
     free(isp->vcpus);
@@ -622,6 +624,8 @@ static int isp_create(struct vm *vm, void **state)
         if (ret)
             snprintf(err, sizeof(err), "introspect.audit_log: %s", strerror(-ret));
     }
+    if (!ret && isp->cfg.image)
+        ret = isp_image_open(isp->cfg.image, &isp->image, err, sizeof(err));
     if (!ret)
         ret = isp_setup_kvm(isp, err, sizeof(err));
     if (ret) {
