@@ -200,6 +200,7 @@ Per boot, \`bench/boot.py\` reads the VMM's console as it streams from a pipe:
   /init after loading its modules). It covers VMM set-up, firmware (SeaBIOS
   for q35, qboot for microvm, none for kvmm), kernel decompression and the
   kernel's own boot.
+- **first console output**: wall-clock ms to the first byte on the console.
 - **guest uptime**: the \`uptime=\` the guest prints in that line (its own
   clock, from kernel start).
 - **memory**: when the line arrives, \`/proc/PID/status\` (VmRSS) and
@@ -210,6 +211,9 @@ Per boot, \`bench/boot.py\` reads the VMM's console as it streams from a pipe:
 - NPROC: the guest's \`nproc\`, printed right after the marker; the VMM is
   then killed (shutdown is not measured). Console logs are checked for
   \`WARNING\` and \`Call Trace\`.
+- A boot that stays silent for ${STALL} s once its console has started, or
+  takes over ${TIMEOUT} s, counts as stalled or timed out and is retried once;
+  both attempts are in the table's counts and listed under the notes.
 
 **Where.** $where. Absolute times there are bound by the emulation
 (under nested SVM in a TCG-emulated CPU every guest instruction is

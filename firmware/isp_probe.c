@@ -4,7 +4,8 @@
  * NOP (or sets a breakpoint, trap "breakpoint"), decodes path and argv,
  * and denies "/bin/denied*" by returning -EPERM from the function.  The
  * payload calls it `count` times (param, default 4) with "/bin/ok" and
- * once with "/bin/denied", and checks which ran. */
+ * once with "/bin/denied", and checks which ran.  runs_denied=1: the
+ * "/bin/denied" call must run (a policy that pauses instead of denying). */
 #include "fw.h"
 #include "isp_lib.h"
 
@@ -42,11 +43,12 @@ void payload_main(void)
 {
     static const char ok[] = "/bin/ok", denied[] = "/bin/denied";
     const char *argv_ok[] = { ok, "-v", NULL }, *argv_denied[] = { denied, NULL };
-    uint64_t count = 4, patched = 0;
+    uint64_t count = 4, patched = 0, runs_denied = 0;
     const uint8_t *code = (const uint8_t *)(uintptr_t)__x64_sys_execve;
 
     CHECK(fw_param_u64("count", &count) >= 0);
     CHECK(fw_param_u64("expect_patched", &patched) >= 0);
+    CHECK(fw_param_u64("runs_denied", &runs_denied) >= 0);
     /* Booting: the system call entry is where kvmm learns the slide. */
     isp_syscall_setup((uint64_t)entry_SYSCALL_64);
     if (patched)
@@ -54,7 +56,7 @@ void payload_main(void)
     for (uint64_t i = 0; i < count; i++)
         CHECK(call_execve(ok, argv_ok) == 0);
     CHECK(isp_execve_ran == count);
-    CHECK(call_execve(denied, argv_denied) == -1);  /* -EPERM */
-    CHECK(isp_execve_ran == count);
+    CHECK(call_execve(denied, argv_denied) == (runs_denied ? 0 : -1));  /* -EPERM */
+    CHECK(isp_execve_ran == count + runs_denied);
     REPORT_OK();
 }

@@ -2,8 +2,10 @@
 # build-guest.sh: make the test guest images under build/guest/:
 #   vmlinuz-cloud, vmlinuz-generic              links to the newest /boot kernels
 #   initramfs-cloud.cpio.gz, initramfs-generic.cpio.gz
-# An image is rebuilt only when its kernel, busybox or the build scripts
-# are newer than it, so calling this on every `make` costs nothing.
+#   barrier                                     tests/guest/barrier.c, static
+# An image is rebuilt only when its kernel, busybox, the guest programs or
+# the build scripts are newer than it, so calling this on every `make`
+# costs nothing.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -11,6 +13,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/initramfs-lib.sh"
 out=$here/../build/guest
 mkdir -p "$out"
+
+# Guest programs: static, so they need nothing from the initramfs.
+src=$here/../tests/guest/barrier.c
+if [ ! -x "$out/barrier" ] || [ "$src" -nt "$out/barrier" ]; then
+    echo "build-guest: barrier"
+    gcc -static -O2 -pthread -Wall -Wextra -Werror -o "$out/barrier.tmp" "$src"
+    mv -f "$out/barrier.tmp" "$out/barrier"
+fi
 
 for flavour in cloud generic; do
     kver=$(newest_kernel "$flavour")
@@ -25,7 +35,7 @@ for flavour in cloud generic; do
     # A different kernel version means a rebuild even if its files are older.
     if [ -f "$img" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$kver" ] &&
        [ -z "$(find "/lib/modules/$kver/modules.dep" /bin/busybox \
-                    "$here/mkinitramfs.sh" "$here/initramfs-lib.sh" -newer "$img")" ]; then
+                    "$here/mkinitramfs.sh" "$here/initramfs-lib.sh" "$out/barrier" -newer "$img")" ]; then
         continue
     fi
     echo "build-guest: initramfs-$flavour.cpio.gz for $kver"

@@ -1,7 +1,9 @@
 #!/bin/bash
 # mkinitramfs.sh KVER OUT.cpio.gz
 # Build the test guest's initramfs: busybox-static, the virtio modules of
-# kernel KVER, and an /init that prints markers a test can wait for.
+# kernel KVER, the static test programs of build/guest (made by
+# build-guest.sh: /bin/barrier), and an /init that prints markers a test
+# can wait for.
 # What /init does is chosen on the kernel command line:
 #   (nothing)             interactive shell on the console, power off on exit
 #   kvmm.test=info        print NPROC=, DATE=, KVMM-TEST-DONE, power off
@@ -34,6 +36,13 @@ stage_modules "$kver" "$stage" virtio virtio_ring virtio_pci virtio_pci_modern_d
     virtio_pci_legacy_dev virtio_blk virtio_net net_failover failover \
     virtio_balloon virtio_console virtio_rng button evdev
 echo "$kver" >"$stage/etc/kvmm-guest"
+for prog in barrier; do
+    if [ -x "$here/../build/guest/$prog" ]; then
+        cp "$here/../build/guest/$prog" "$stage/bin/$prog"
+    else
+        echo "$0: build/guest/$prog missing (scripts/build-guest.sh builds it): not in the image" >&2
+    fi
+done
 
 cat >"$stage/init" <<'EOF'
 #!/bin/sh

@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl/events.h"
 #include "devices/acpi_pm.h"
 #include "kvm.h"
+#include "sched/sched.h"
 #include "spec.h"
 #include "supervisor.h"
 #include "vcpu/vcpu.h"
@@ -47,7 +49,7 @@ struct command {
     const char *name;
     cJSON *(*run)(struct call *c);
     enum vm_select sel;
-    struct arg_spec args[3];
+    struct arg_spec args[5];
 };
 
 static cJSON *fail(struct call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -316,14 +318,51 @@ static cJSON *cpuset_json(const cpu_set_t *set)
     return list;
 }
 
+/* "cpus" as a sched mask: every CPU must exist on this host. */
+static bool cpus_mask(struct call *c, uint64_t *mask)
+{
+    long ncpus = sysconf(_SC_NPROCESSORS_CONF);
+    const cJSON *cpu;
+
+    memset(mask, 0, SPEC_CPU_WORDS * sizeof(*mask));
+    cJSON_ArrayForEach(cpu, arg(c, "cpus")) {
+        if (cpu->valuedouble < 0 || cpu->valuedouble >= ncpus || cpu->valuedouble >= SPEC_CPUS_MAX)
+            return fail(c, "'cpus': host CPU %g out of range (this host has %ld CPUs)",
+                        cpu->valuedouble, ncpus), false;
+        mask[(unsigned)cpu->valuedouble / 64] |= 1ull << ((unsigned)cpu->valuedouble % 64);
+    }
+    if (!cJSON_GetArraySize(arg(c, "cpus")))
+        return fail(c, "'cpus' must name at least one host CPU"), false;
+    return true;
+}
+
+static cJSON *affinity_reply(struct call *c, pid_t tid, const char *what)
+{
+    cpu_set_t set;
+    cJSON *o;
+
+    if (sched_getaffinity(tid, sizeof(set), &set) < 0)
+        return fail(c, "sched_getaffinity(%s): %s", what, strerror(errno));
+    o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "cpus", cpuset_json(&set));
+    return o;
+}
+
+static cJSON *sched_error(struct call *c, int ret, const char *what)
+{
+    if (ret == -EOPNOTSUPP)
+        return fail(c, "%s needs cgroups: give the VM a 'sched' weight in its spec", what);
+    return fail(c, "%s: %s", what, strerror(-ret));
+}
+
 static cJSON *cmd_set_vcpu_affinity(struct call *c)
 {
     double index = arg(c, "vcpu")->valuedouble;
-    const cJSON *cpu;
+    uint64_t mask[SPEC_CPU_WORDS];
+    char what[32];
     struct vcpu *v;
-    cpu_set_t set;
     pid_t tid;
-    cJSON *o;
+    int ret;
 
     if (index < 0 || index >= vm_ncpus(c->vm))
         return fail(c, "'vcpu' must be 0..%u", vm_ncpus(c->vm) - 1);
@@ -331,21 +370,115 @@ static cJSON *cmd_set_vcpu_affinity(struct call *c)
     tid = atomic_load(&v->tid);
     if (!tid)
         return fail(c, "vCPU %u has no thread yet", v->index);
-    CPU_ZERO(&set);
-    cJSON_ArrayForEach(cpu, arg(c, "cpus")) {
-        if (cpu->valuedouble < 0 || cpu->valuedouble >= CPU_SETSIZE)
-            return fail(c, "'cpus': host CPU %g out of range", cpu->valuedouble);
-        CPU_SET((int)cpu->valuedouble, &set);
+    if (!cpus_mask(c, mask))
+        return NULL;
+    snprintf(what, sizeof(what), "vCPU %u", v->index);
+    /* Through the scheduler: it pins, remembers the mask for a restarted
+     * VM and moves the thread's cpuset group along. */
+    ret = sched_set_vcpu_affinity(vm_name(c->vm), v->index, mask);
+    if (ret)
+        return sched_error(c, ret, what);
+    return affinity_reply(c, tid, what);
+}
+
+/* The scheduler's view of the selected VM: {"cgroup_layout", "vms": [one]};
+ * NULL (and the error set) when it has none. */
+static cJSON *sched_state(struct call *c)
+{
+    char *text = sched_query_json(sup_vm_name(c->sv));
+    cJSON *root = text ? cJSON_Parse(text) : NULL;
+
+    free(text);
+    if (!root || cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(root, "vms")) != 1) {
+        cJSON_Delete(root);
+        return fail(c, "the scheduler knows no VM '%s'", sup_vm_name(c->sv));
     }
-    if (!CPU_COUNT(&set))
-        return fail(c, "'cpus' must name at least one host CPU");
-    if (sched_setaffinity(tid, sizeof(set), &set) < 0)
-        return fail(c, "sched_setaffinity(vCPU %u): %s", v->index, strerror(errno));
-    if (sched_getaffinity(tid, sizeof(set), &set) < 0)
-        return fail(c, "sched_getaffinity(vCPU %u): %s", v->index, strerror(errno));
-    o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "cpus", cpuset_json(&set));
-    return o;
+    return root;
+}
+
+static const cJSON *sched_vm_item(const cJSON *root, const char *path0, const char *path1)
+{
+    const cJSON *o = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "vms"), 0);
+
+    o = cJSON_GetObjectItemCaseSensitive(o, path0);
+    return path1 ? cJSON_GetObjectItemCaseSensitive(o, path1) : o;
+}
+
+static cJSON *cmd_set_io_affinity(struct call *c)
+{
+    uint64_t mask[SPEC_CPU_WORDS];
+    cJSON *state;
+    pid_t tid;
+    int ret;
+
+    if (!cpus_mask(c, mask))
+        return NULL;
+    ret = sched_set_io_affinity(vm_name(c->vm), mask);
+    if (ret)
+        return sched_error(c, ret, "I/O thread");
+    state = sched_state(c);
+    if (!state)
+        return NULL;
+    tid = (pid_t)cJSON_GetNumberValue(sched_vm_item(state, "io", "tid"));
+    cJSON_Delete(state);
+    if (tid <= 0)
+        return fail(c, "the I/O thread has not started yet");
+    return affinity_reply(c, tid, "I/O thread");
+}
+
+static cJSON *cmd_query_sched(struct call *c)
+{
+    char *text = sched_query_json(c->sv ? sup_vm_name(c->sv) : NULL);
+    cJSON *o = text ? cJSON_Parse(text) : NULL;
+
+    free(text);
+    return o ? o : fail(c, "scheduler state unavailable");
+}
+
+/* Checks every argument before changing anything, so an error reply
+ * means nothing changed. */
+static cJSON *cmd_set_sched(struct call *c)
+{
+    const cJSON *adaptive = arg(c, "adaptive"), *cosched = arg(c, "coschedule");
+    const cJSON *skew = arg(c, "max_skew_ms"), *weight = arg(c, "weight"), *vcpu = arg(c, "vcpu");
+    const char *name = sup_vm_name(c->sv), *layout;
+    unsigned n = sup_vm_spec(c->sv)->vcpus;
+    bool use_cg, cs_on;
+    cJSON *state;
+    int ret = 0;
+
+    if (!adaptive && !cosched && !skew && !weight)
+        return fail(c, "give at least one of 'adaptive', 'coschedule', 'max_skew_ms', 'weight'");
+    if (vcpu && !weight)
+        return fail(c, "'vcpu' needs 'weight'");
+    if (vcpu && (vcpu->valuedouble < 0 || vcpu->valuedouble >= n))
+        return fail(c, "'vcpu' must be 0..%u", n - 1);
+    if (weight && (weight->valuedouble < 1 || weight->valuedouble > 10000))
+        return fail(c, "'weight' must be 1..10000");
+    if (skew && (skew->valuedouble < 1 || skew->valuedouble > 1000))
+        return fail(c, "'max_skew_ms' must be 1..1000");
+    state = sched_state(c);
+    if (!state)
+        return NULL;
+    layout = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(state, "cgroup_layout"));
+    use_cg = layout && strcmp(layout, "none");
+    cs_on = cJSON_IsTrue(sched_vm_item(state, "coschedule", "enabled"));
+    cJSON_Delete(state);
+    if (!use_cg && (weight || cJSON_IsTrue(adaptive)))
+        return fail(c, "'%s' needs cgroups: start the VM with a 'sched' weight in its spec",
+                    weight ? "weight" : "adaptive");
+    if (weight && vcpu)
+        ret = sched_set_weight(name, (int)vcpu->valuedouble, (unsigned)weight->valuedouble);
+    for (int i = -1; weight && !vcpu && !ret && i < (int)n; i++)
+        ret = sched_set_weight(name, i, (unsigned)weight->valuedouble);
+    if (!ret && (cosched || skew))
+        ret = sched_coschedule_set(name, cosched ? cJSON_IsTrue(cosched) : cs_on,
+                                   skew ? (unsigned)skew->valuedouble : 0);
+    if (!ret && adaptive)
+        ret = sched_controller_enable(name, cJSON_IsTrue(adaptive));
+    if (ret)
+        return sched_error(c, ret, "x-set-sched");
+    return cJSON_CreateObject();
 }
 
 static cJSON *cmd_set_console_log(struct call *c)
@@ -374,6 +507,12 @@ static const struct command commands[] = {
     { "x-set-halt-poll", cmd_set_halt_poll, SEL_LIVE, { { "ns", ARG_INT, true } } },
     { "x-set-vcpu-affinity", cmd_set_vcpu_affinity, SEL_LIVE,
       { { "vcpu", ARG_INT, true }, { "cpus", ARG_INT_ARRAY, true } } },
+    { "x-set-io-affinity", cmd_set_io_affinity, SEL_LIVE, { { "cpus", ARG_INT_ARRAY, true } } },
+    { "x-query-sched", cmd_query_sched, SEL_FILTER, { { 0 } } },
+    { "x-set-sched", cmd_set_sched, SEL_ONE,
+      { { "adaptive", ARG_BOOL, false }, { "coschedule", ARG_BOOL, false },
+        { "max_skew_ms", ARG_INT, false }, { "weight", ARG_INT, false },
+        { "vcpu", ARG_INT, false } } },
     { "x-set-console-log", cmd_set_console_log, SEL_LIVE, { { "path", ARG_STR, false } } },
     { NULL, NULL, SEL_NONE, { { 0 } } },
 };

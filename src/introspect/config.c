@@ -126,9 +126,9 @@ static int config_finish(struct isp_config *c, const char *label, char *err, siz
         return js_fail(err, errlen, label, "mode \"targeted\" needs a \"profile\"");
     if (c->has_profile && !isp_profile_lookup(&c->profile, ISP_SYM_ENTRY, &addr))
         return js_fail(err, errlen, label, "the profile lacks " ISP_SYM_ENTRY);
-    if (c->msr_guard == ISP_OFF && c->mode == ISP_MODE_FULL)
-        return js_fail(err, errlen, label,
-                       "mode \"full\" learns the entry point through msr_guard");
+    if (c->msr_guard == ISP_OFF)
+        return js_fail(err, errlen, label, "msr_guard cannot be off: kvmm learns the "
+                       "system call entry and the KASLR slide from the LSTAR write");
     return 0;
 }
 

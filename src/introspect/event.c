@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl/events.h"
 #include "introspect/audit.h"
@@ -43,25 +44,43 @@ void isp_audit(struct introspect *isp, struct vcpu *v, const char *event, cJSON 
 
 static void *isp_pause_thread(void *arg)
 {
-    struct vm *vm = arg;
+    struct introspect *isp = arg;
 
-    if (vm_pause(vm))
-        log_warn("%s: introspection could not pause the VM", vm_name(vm));
+    if (vm_pause(isp->vm))
+        log_warn("%s: introspection could not pause the VM", vm_name(isp->vm));
+    atomic_store(&isp->pause_busy, false);
     return NULL;
 }
 
+/* vm_pause() waits for every vCPU to park, this one included, so another
+ * thread calls it; the engine joins it when the VM goes away. */
 void isp_request_pause(struct introspect *isp, const char *why)
 {
-    pthread_attr_t attr;
-    pthread_t t;
-
     log_warn("%s: paused by introspection: %s", vm_name(isp->vm), why);
     atomic_fetch_add(&isp->paused, 1);
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&t, &attr, isp_pause_thread, isp->vm))
+    pthread_mutex_lock(&isp->pause_lock);
+    /* One at a time: a pause under way covers this request too.  Never
+     * wait for one here: it waits for this vCPU. */
+    if (isp->pause_started && atomic_load(&isp->pause_busy)) {
+        pthread_mutex_unlock(&isp->pause_lock);
+        return;
+    }
+    if (isp->pause_started)
+        pthread_join(isp->pause_thread, NULL);      /* finished: reap it */
+    isp->pause_started = false;
+    atomic_store(&isp->pause_busy, true);
+    if (pthread_create(&isp->pause_thread, NULL, isp_pause_thread, isp)) {
         log_err("%s: cannot start the pause thread", vm_name(isp->vm));
-    pthread_attr_destroy(&attr);
+        atomic_store(&isp->pause_busy, false);
+    } else {
+        isp->pause_started = true;
+    }
+    pthread_mutex_unlock(&isp->pause_lock);
+    /* Do not let this vCPU run on before the pause is raised: it parks
+     * at its next pause point, before the guest runs another instruction. */
+    for (unsigned i = 0; i < 100000 && atomic_load(&isp->pause_busy) &&
+                         !vm_paused(isp->vm) && !vm_stopping(isp->vm); i++)
+        nanosleep(&(struct timespec){ .tv_nsec = 20000 }, NULL);
 }
 
 /* argv as a JSON array, bounded in count and length. */

@@ -44,6 +44,10 @@ struct introspect {
     struct audit *audit;
     struct isp_image *image;    /* NULL without "image" */
     bool sync_regs, msr_filter;
+    pthread_mutex_t pause_lock;
+    pthread_t pause_thread;
+    bool pause_started;
+    atomic_bool pause_busy;     /* the pause thread has not finished */
 
     pthread_mutex_t lock;   /* everything below */
     struct isp_policy *policy;

@@ -573,12 +573,9 @@ static int isp_setup_kvm(struct introspect *isp, char *err, size_t errlen)
     isp->sync_regs = mask > 0 && (mask & want) == want;
     for (unsigned i = 0; isp->sync_regs && i < vm_ncpus(isp->vm); i++)
         vm_vcpu(isp->vm, i)->run->kvm_valid_regs = want;
-    if (isp->cfg.msr_guard == ISP_OFF)
-        return 0;
     ret = isp_msr_filter(isp);
     isp->msr_filter = !ret;
-    if (ret && (isp->cfg.msr_guard == ISP_ON || isp->cfg.mode == ISP_MODE_FULL ||
-                isp->cfg.has_profile)) {
+    if (ret) {
         snprintf(err, errlen, "introspect: this host's KVM has no usable MSR filter (%s); "
                  "it is how kvmm learns the system call entry", strerror(-ret));
         return ret;
@@ -590,6 +587,9 @@ static void isp_free(struct introspect *isp)
 {
     if (!isp)
         return;
+    if (isp->pause_started)
+        pthread_join(isp->pause_thread, NULL);
+    pthread_mutex_destroy(&isp->pause_lock);
     audit_close(isp->audit);
     isp_image_close(isp->image);
     isp_policy_free(isp->policy);
@@ -612,6 +612,7 @@ static int isp_create(struct vm *vm, void **state)
     if (!isp)
         return -ENOMEM;
     pthread_mutex_init(&isp->lock, NULL);
+    pthread_mutex_init(&isp->pause_lock, NULL);
     isp->vm = vm;
     isp->vcpus = calloc(vm_ncpus(vm), sizeof(*isp->vcpus));
     ret = isp->vcpus ? isp_config_parse_string(spec->introspect, "introspect", &isp->cfg, err,

@@ -228,7 +228,7 @@ def t_commands():
         want = {"qmp_capabilities", "query-version", "query-commands", "query-status", "stop",
                 "cont", "system_powerdown", "system_reset", "quit", "query-cpus-fast",
                 "x-query-stats", "x-query-vms", "x-set-halt-poll", "x-set-vcpu-affinity",
-                "x-set-console-log"}
+                "x-set-console-log", "x-query-sched", "x-set-sched", "x-set-io-affinity"}
         check(want <= names, "missing commands %r" % (want - names))
         v = q.ok("query-version")
         check(v["package"].startswith("kvmm"), "query-version %r" % v)
@@ -304,6 +304,21 @@ def t_bad_arguments():
             ({"execute": "x-set-vcpu-affinity", "arguments": {"vcpu": 0, "cpus": ["a"]}}, "GenericError"),
             ({"execute": "x-set-vcpu-affinity", "arguments": {"vcpu": 0, "cpus": []}}, "GenericError"),
             ({"execute": "x-set-console-log", "arguments": {"path": "/nonexistent/dir/x"}}, "GenericError"),
+            ({"execute": "x-set-sched"}, "GenericError"),
+            ({"execute": "x-set-sched", "arguments": {}}, "GenericError"),
+            ({"execute": "x-set-sched", "arguments": {"adaptive": 1}}, "GenericError"),
+            ({"execute": "x-set-sched", "arguments": {"adaptive": True}}, "GenericError"),  # no cgroups
+            ({"execute": "x-set-sched", "arguments": {"weight": 200}}, "GenericError"),     # no cgroups
+            ({"execute": "x-set-sched", "arguments": {"vcpu": 0}}, "GenericError"),
+            ({"execute": "x-set-sched", "arguments": {"max_skew_ms": 0}}, "GenericError"),
+            ({"execute": "x-set-sched", "arguments": {"max_skew_ms": 1001}}, "GenericError"),
+            ({"execute": "x-set-sched", "arguments": {"coschedule": "on"}}, "GenericError"),
+            ({"execute": "x-set-sched", "arguments": {"speed": 3}}, "GenericError"),
+            ({"execute": "x-set-io-affinity"}, "GenericError"),
+            ({"execute": "x-set-io-affinity", "arguments": {"cpus": []}}, "GenericError"),
+            ({"execute": "x-set-io-affinity", "arguments": {"cpus": [4096]}}, "GenericError"),
+            ({"execute": "x-set-io-affinity", "arguments": {"cpus": [0], "vcpu": 0}}, "GenericError"),
+            ({"execute": "x-query-sched", "arguments": {"all": True}}, "GenericError"),
         ]
         for msg, cls in cases:
             q.send(dict(msg, id=7))
@@ -311,6 +326,13 @@ def t_bad_arguments():
             check(r.get("error", {}).get("class") == cls and r.get("id") == 7,
                   "%r -> %r" % (msg, r))
             check(isinstance(r["error"]["desc"], str) and r["error"]["desc"], "no desc %r" % r)
+        r = q.cmd("x-set-sched", {"adaptive": True, "coschedule": True})
+        check("cgroups" in r["error"]["desc"], "adaptive without cgroups %r" % r)
+        cs = q.ok("x-query-sched")["vms"][0]["coschedule"]
+        check(cs["enabled"] is False, "a failed x-set-sched changed co-scheduling %r" % cs)
+        q.ok("x-set-sched", {"coschedule": True, "max_skew_ms": 20})   # needs no cgroups
+        cs = q.ok("x-query-sched")["vms"][0]["coschedule"]
+        check(cs["enabled"] is True and cs["max_skew_ms"] == 20, "coschedule %r" % cs)
         q.send_raw(b'{"execute": "query-status" "x"}\n')
         r = q.reply()
         check(r["error"]["class"] == "GenericError", "parse error %r" % r)
@@ -613,6 +635,80 @@ def t_ctl_client():
         k.kill()
 
 
+def status_cpus(pid, tid):
+    with open("/proc/%d/task/%d/status" % (pid, tid)) as f:
+        return [l for l in f if l.startswith("Cpus_allowed_list")][0].split()[1]
+
+
+def cpuset_file(pid, tid):
+    """The thread's v1 cpuset group's cpuset.cpus, or None without one."""
+    with open("/proc/%d/task/%d/cgroup" % (pid, tid)) as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            if "cpuset" in ctrls.split(",") and "kvmm-%d" % pid in path:
+                return "/sys/fs/cgroup/cpuset%s/cpuset.cpus" % path
+    return None
+
+
+def t_sched_runtime():
+    """A port-I/O payload in its own cgroups, adaptive off at start: turn
+    the controller on through the socket and watch the class and weight
+    move (query and events); affinities follow into the cpuset groups."""
+    k = Kvmm(fw_args("work", "io=1", "chunk=500") + ["--sched", '{"weight": 100}'])
+    try:
+        q = k.qmp()
+        st = q.ok("x-query-sched")
+        check(st["cgroup_layout"] != "none", "no cgroups: %r" % st)
+        vm = st["vms"][0]
+        check(vm["name"] == "vm0" and vm["adaptive"]["enabled"] is False, "before %r" % vm)
+        check(vm["vcpus"][0]["weight"] == 100 and vm["vcpus"][0]["class"] == "idle",
+              "vcpu before %r" % vm["vcpus"][0])
+        check(len(vm["coschedule"]["skew_histogram"]) == 8, "histogram %r" % vm["coschedule"])
+        q.ok("x-set-sched", {"adaptive": True})
+        e = q.event("X_SCHED_CLASS", timeout=10, match=lambda e: e["data"]["thread"] == "vcpu0")
+        check(e["data"]["to"] == "io" and e["data"]["vm"] == "vm0", "class event %r" % e)
+        e = q.event("X_SCHED_WEIGHT", timeout=10, match=lambda e: e["data"]["thread"] == "vcpu0")
+        check(e["data"]["to"] > e["data"]["from"], "weight event %r" % e)
+        deadline = time.time() + 10
+        while True:
+            vm = q.ok("x-query-sched", {"vm": "vm0"})["vms"][0]
+            v = vm["vcpus"][0]
+            if v["weight"] == 400 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        check(vm["adaptive"]["enabled"] and v["class"] == "io" and v["weight"] == 400,
+              "after adaptive on %r" % v)
+        check(vm["adaptive"]["class_changes"] >= 1 and vm["adaptive"]["weight_changes"] >= 1,
+              "counts %r" % vm["adaptive"])
+        q.ok("x-set-sched", {"adaptive": False})
+        v = q.ok("x-query-sched")["vms"][0]["vcpus"][0]
+        check(v["weight"] == 100, "base weight not restored %r" % v)
+        q.ok("x-set-sched", {"vcpu": 0, "weight": 250})
+        v = q.ok("x-query-sched")["vms"][0]["vcpus"][0]
+        check(v["base_weight"] == 250 and v["weight"] == 250, "vcpu weight %r" % v)
+        # Affinity through the socket: the thread and its cpuset group.
+        last = os.cpu_count() - 1
+        tid = q.ok("query-cpus-fast")[0]["thread-id"]
+        r = q.ok("x-set-vcpu-affinity", {"vcpu": 0, "cpus": [last]})
+        check(r["cpus"] == [last], "vcpu affinity reply %r" % r)
+        check(status_cpus(k.proc.pid, tid) == str(last), "vCPU Cpus_allowed_list")
+        f = cpuset_file(k.proc.pid, tid)
+        check(f and open(f).read().strip() == str(last), "vCPU cpuset %s" % f)
+        io_tid = q.ok("x-query-sched")["vms"][0]["io"]["tid"]
+        r = q.ok("x-set-io-affinity", {"cpus": [0]})
+        check(r["cpus"] == [0], "io affinity reply %r" % r)
+        check(status_cpus(k.proc.pid, io_tid) == "0", "I/O Cpus_allowed_list")
+        f = cpuset_file(k.proc.pid, io_tid)
+        check(f and open(f).read().strip() == "0", "I/O cpuset %s" % f)
+        st = q.ok("x-query-sched")["vms"][0]
+        check(st["vcpus"][0]["affinity"] == [last] and st["io"]["affinity"] == [0],
+              "affinity in the query %r" % st)
+        q.ok("quit")
+        check(k.wait() == 0, "exit status")
+    finally:
+        k.kill()
+
+
 def t_firecracker_config():
     cfg = os.path.join(TMP, "fc.json")
     good = {"boot-source": {"kernel_image_path": os.path.abspath(FW + "/hello.elf"),
@@ -676,6 +772,7 @@ TESTS = [
     ("triple_fault_event", t_triple_fault_event),
     ("socket_in_use_and_stale", t_socket_in_use_and_stale),
     ("ctl_client", t_ctl_client),
+    ("sched_runtime", t_sched_runtime),
     ("firecracker_config", t_firecracker_config),
     ("spec_control_key", t_spec_control_key),
 ]

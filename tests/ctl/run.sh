@@ -6,7 +6,7 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 export KVMM=${KVMM:-build/kvmm} FW=${FW:-build/firmware}
-missing=$(for p in counter spin panic hello triple_fault; do
+missing=$(for p in counter spin panic hello triple_fault work; do
     [ -f "$FW/$p.elf" ] || echo -n "$p "; done)
 if [ ! -x "$KVMM" ]; then
     echo "FAIL ctl/setup: $KVMM is missing (make $KVMM)"

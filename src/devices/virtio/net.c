@@ -207,7 +207,7 @@ static int net_rx_reserve(struct net_nic *n, struct virtq *vq)
 {
     unsigned want = n->mrg ? NET_QUEUE_SIZE : 1;
 
-    while (n->rx_count < want && (n->mrg ? n->rx_space < n->rx_need : true)) {
+    while (n->rx_count < want && (!n->mrg || n->rx_space < n->rx_need)) {
         struct rx_slot *s = rx_slot(n, n->rx_count);
         int ret = virtq_pop(vq, &s->c, s->iov, NET_RX_SEG_MAX);
 
