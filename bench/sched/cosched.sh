@@ -52,6 +52,7 @@ JSON
     fi
     taskset -c 1 sh -c 'while :; do :; done' &
     hog=$!
+    echo "COSCHED-$mode: kvmm $pid threads: $(ls /proc/"$pid"/task 2>&1 | tr "\n" " ")"
     python3 bench/sched/sample.py "$pid" "$con" BARRIER-DONE "$OUT/cosched-$mode" \
         --timeout $((SECS * 4 + 60)) || rc=1
     kill "$hog"; wait "$hog" 2>/dev/null

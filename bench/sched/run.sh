@@ -9,7 +9,8 @@
 # controller off and on.  Progress is what the guests print ("p N" every
 # chunk); weights and classes come from the controller's trace.
 #
-# Writes build/bench/sched/{table.md,series.dat,weights.dat,*.png} and
+# Then runs cosched.sh and infer.sh (Linux guests).  Writes
+# build/bench/sched/{table.md,series.dat,weights.dat,*.png} and
 # prints the table.  Needs root (cgroup v1 or v2) and this host's
 # /dev/kvm; SECONDS_PER_RUN (default 10) sets the run length.
 set -uo pipefail
@@ -130,3 +131,10 @@ GP
 else
     echo "bench-sched: gnuplot not installed (scripts/setup.sh installs gnuplot-nox): no plot" >&2
 fi
+
+# The experiments with Linux guests (inside the test host VM when this
+# host's KVM cannot run Linux): co-scheduling, then class inference.
+rc=0
+bash bench/sched/cosched.sh || rc=1
+bash bench/sched/infer.sh || rc=1
+exit "$rc"

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctl/cmd_introspect.h"
 #include "ctl/events.h"
 #include "devices/acpi_pm.h"
 #include "kvm.h"
@@ -21,7 +22,7 @@
 #include "vcpu/vcpu.h"
 #include "vm.h"
 
-enum arg_type { ARG_INT, ARG_STR, ARG_BOOL, ARG_INT_ARRAY };
+enum arg_type { ARG_INT, ARG_STR, ARG_BOOL, ARG_INT_ARRAY, ARG_OBJECT };
 
 struct arg_spec {
     const char *name;
@@ -491,6 +492,27 @@ static cJSON *cmd_set_console_log(struct call *c)
     return cJSON_CreateObject();
 }
 
+/* x-introspect-*: handlers in ctl/cmd_introspect.c */
+static cJSON *cmd_isp_set_policy(struct call *c)
+{
+    return ctl_isp_set_policy(c->vm, c->args, c->err->desc, sizeof(c->err->desc));
+}
+
+static cJSON *cmd_isp_mode(struct call *c)
+{
+    return ctl_isp_mode(c->vm, c->args, c->err->desc, sizeof(c->err->desc));
+}
+
+static cJSON *cmd_isp_check_text(struct call *c)
+{
+    return ctl_isp_check_text(c->vm, c->args, c->err->desc, sizeof(c->err->desc));
+}
+
+static cJSON *cmd_isp_stats(struct call *c)
+{
+    return ctl_isp_stats(c->vm, c->args, c->err->desc, sizeof(c->err->desc));
+}
+
 static const struct command commands[] = {
     { "qmp_capabilities", NULL, SEL_NONE, { { "enable", ARG_INT_ARRAY, false } } },
     { "query-version", cmd_query_version, SEL_NONE, { { 0 } } },
@@ -514,6 +536,10 @@ static const struct command commands[] = {
         { "max_skew_ms", ARG_INT, false }, { "weight", ARG_INT, false },
         { "vcpu", ARG_INT, false } } },
     { "x-set-console-log", cmd_set_console_log, SEL_LIVE, { { "path", ARG_STR, false } } },
+    { "x-introspect-set-policy", cmd_isp_set_policy, SEL_LIVE, { { "policy", ARG_OBJECT, true } } },
+    { "x-introspect-mode", cmd_isp_mode, SEL_LIVE, { { "mode", ARG_STR, false } } },
+    { "x-introspect-check-text", cmd_isp_check_text, SEL_LIVE, { { 0 } } },
+    { "x-introspect-stats", cmd_isp_stats, SEL_LIVE, { { 0 } } },
     { NULL, NULL, SEL_NONE, { { 0 } } },
 };
 
@@ -533,6 +559,7 @@ static bool arg_type_ok(const cJSON *v, enum arg_type type)
     case ARG_INT: return json_is_int(v);
     case ARG_STR: return cJSON_IsString(v);
     case ARG_BOOL: return cJSON_IsBool(v);
+    case ARG_OBJECT: return cJSON_IsObject(v);
     case ARG_INT_ARRAY:
         if (!cJSON_IsArray(v))
             return false;
@@ -546,7 +573,7 @@ static bool arg_type_ok(const cJSON *v, enum arg_type type)
 
 static const char *const type_names[] = {
     [ARG_INT] = "an integer", [ARG_STR] = "a string", [ARG_BOOL] = "a boolean",
-    [ARG_INT_ARRAY] = "an array of integers",
+    [ARG_INT_ARRAY] = "an array of integers", [ARG_OBJECT] = "an object",
 };
 
 static const struct arg_spec *arg_find(const struct command *cmd, const char *name)

@@ -84,6 +84,11 @@ enum isp_action isp_event_syscall(struct introspect *isp, struct vcpu *v, const 
  * for `notify`, posted to the control socket too. */
 void isp_audit(struct introspect *isp, struct vcpu *v, const char *event, struct cJSON *rec,
                bool notify);
+/* Under lock, in targeted mode once the slide is known: patch the handler
+ * probes (or plan breakpoints) through v's page tables; once per VM. */
+void isp_probes_place(struct introspect *isp, struct vcpu *v);
+/* Under lock: set v's debug registers for the current mode. */
+void isp_arm_breakpoints(struct introspect *isp, struct vcpu *v);
 /* Pause the VM from a vCPU thread (a helper thread does it). */
 void isp_request_pause(struct introspect *isp, const char *why);
 

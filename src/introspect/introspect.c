@@ -198,8 +198,9 @@ static int isp_debug_apply(struct introspect *isp, struct vcpu *v, bool step)
     return kvm_ioctl(v->fd, KVM_SET_GUEST_DEBUG, &dbg) < 0 ? -EIO : 0;
 }
 
-/* Under lock: this vCPU's breakpoints, from its own thread. */
-static void isp_arm_breakpoints(struct introspect *isp, struct vcpu *v)
+/* Under lock: this vCPU's breakpoints, from its own thread or while it is
+ * parked. */
+void isp_arm_breakpoints(struct introspect *isp, struct vcpu *v)
 {
     struct isp_vcpu *iv = &isp->vcpus[v->index];
 
@@ -257,7 +258,7 @@ static void isp_probe_add(struct introspect *isp, struct vcpu *v, const struct p
 }
 
 /* Under lock, once the entry point (so the slide) is known. */
-static void isp_probes_place(struct introspect *isp, struct vcpu *v)
+void isp_probes_place(struct introspect *isp, struct vcpu *v)
 {
     struct ptw w;
     cJSON *rec, *arr;
@@ -312,7 +313,9 @@ static void isp_handler_hit(struct introspect *isp, struct vcpu *v, struct kvm_r
         return;
     pthread_mutex_lock(&isp->lock);
     isp_text_measure(isp, v, &w);
-    audits = isp_policy_audits(isp->policy, (uint64_t)p->nr);
+    /* In full mode (switched to at run time) the entry saw the call. */
+    audits = isp->cfg.mode == ISP_MODE_TARGETED &&
+             isp_policy_audits(isp->policy, (uint64_t)p->nr);
     pthread_mutex_unlock(&isp->lock);
     if (!audits)
         return;

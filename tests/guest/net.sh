@@ -241,8 +241,10 @@ test_qemu() {
         -device "virtio-net-pci,netdev=n0,mac=$MAC0" \
         -append "console=ttyS0 quiet kvmm.test=script $(guest_script_arg "$(guest_script)")" || rc=$?
     echo "qemu: peer->guest $(marker_value "$log" PEER_TX_MBPS) MB/s, guest->peer $(marker_value "$log" PEER_RX_MBPS) MB/s" >&2
-    [ "$(marker_value "$log" RX_MD5)" = "$(md5sum <"$OUT/to-guest.bin" | cut -d' ' -f1)" ] ||
-        echo "qemu: the transfer did not complete (status $rc)" >&2
+    if [ "$(marker_value "$log" RX_MD5)" != "$(md5sum <"$OUT/to-guest.bin" | cut -d' ' -f1)" ]; then
+        echo "qemu: the transfer did not complete (status $rc); its log ends:" >&2
+        tail -n 20 "$log" | sed 's/^/  | /' >&2
+    fi
 }
 
 if ! setup_network; then

@@ -364,6 +364,19 @@ static void test_kick_enable(void **state)
     assert_int_equal(virtq_pending(&vq), 1);
 }
 
+/* Without event index, kicks are suppressed with the used ring's flag. */
+static void test_kick_disable_flag(void **state)
+{
+    queue_setup(false, false);
+    virtq_kick_disable(&vq);
+    assert_int_equal(used()->flags, VIRTQ_USED_F_NO_NOTIFY);
+    assert_false(virtq_kick_enable(&vq));
+    assert_int_equal(used()->flags, 0);
+    queue_setup(true, false);               /* event index: the flag stays clear */
+    virtq_kick_disable(&vq);
+    assert_int_equal(used()->flags, 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -379,6 +392,7 @@ int main(void)
         T(test_indirect_table_outside_ram), T(test_indirect_loop),
         T(test_indirect_next_beyond_table), T(test_setup_rejects_bad_rings),
         T(test_event_idx_interrupts), T(test_no_interrupt_flag), T(test_kick_enable),
+        T(test_kick_disable_flag),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
