@@ -5,6 +5,7 @@
  * silently dropped.  The mapping is documented in docs/spec.md.
  */
 #include "spec.h"
+#include "spec_net.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -125,19 +126,6 @@ static int fc_machine_config(struct fc_ctx *c, const cJSON *obj)
 	return 0;
 }
 
-/* Device lists kvmm cannot build yet: empty or null is fine. */
-static int fc_device_list(struct fc_ctx *c, const cJSON *v, const char *what)
-{
-	char label[96];
-
-	if (cJSON_IsNull(v) || (cJSON_IsArray(v) && !cJSON_GetArraySize(v)))
-		return 0;
-	if (!cJSON_IsArray(v))
-		return fc_fail(c, v->string, "expected an array");
-	snprintf(label, sizeof(label), "%s[0]", v->string);
-	return fc_unsupported(c, label, what);
-}
-
 /* Drive keys accepted only with a value that changes nothing here. */
 static bool fc_drive_default(const cJSON *v)
 {
@@ -217,10 +205,82 @@ static int fc_drives(struct fc_ctx *c, const cJSON *v)
 	return 0;
 }
 
+/* One network interface as a kvmm NIC ("tap=NAME[,mac=MAC]"). */
+static int fc_nic(struct fc_ctx *c, const cJSON *n, size_t i)
+{
+	const cJSON *dev = cJSON_GetObjectItemCaseSensitive(n, "host_dev_name");
+	const cJSON *mac = cJSON_GetObjectItemCaseSensitive(n, "guest_mac");
+	const cJSON *v;
+	char label[96], *text;
+	int ret;
+
+	snprintf(label, sizeof(label), "network-interfaces[%zu]", i);
+	if (!cJSON_IsObject(n))
+		return fc_fail(c, label, "expected an object");
+	cJSON_ArrayForEach(v, n) {
+		bool known = !strcmp(v->string, "host_dev_name") || !strcmp(v->string, "guest_mac") ||
+			     (!strcmp(v->string, "iface_id") && cJSON_IsString(v)) ||
+			     ((!strcmp(v->string, "rx_rate_limiter") ||
+			       !strcmp(v->string, "tx_rate_limiter")) && cJSON_IsNull(v));
+
+		if (!known) {
+			snprintf(label, sizeof(label), "network-interfaces[%zu].%.48s", i, v->string);
+			return fc_unsupported(c, label, "only iface_id, host_dev_name, guest_mac");
+		}
+	}
+	if (!cJSON_IsString(dev) || (mac && !cJSON_IsString(mac)))
+		return fc_fail(c, label, "expected host_dev_name (string) and guest_mac (string)");
+	if (asprintf(&text, "tap=%s%s%s", dev->valuestring, mac ? ",mac=" : "",
+		     mac ? mac->valuestring : "") < 0)
+		return -ENOMEM;
+	ret = spec_net_add_text(c->vm, text, label, c->err, c->errlen);
+	free(text);
+	return ret;
+}
+
+static int fc_nics(struct fc_ctx *c, const cJSON *v)
+{
+	const cJSON *n;
+	size_t i = 0;
+	int ret;
+
+	if (cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsArray(v))
+		return fc_fail(c, "network-interfaces", "expected an array");
+	cJSON_ArrayForEach(n, v) {
+		ret = fc_nic(c, n, i++);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Firecracker's entropy device is kvmm's virtio-rng. */
+static int fc_entropy(struct fc_ctx *c, const cJSON *v)
+{
+	const cJSON *o;
+
+	if (cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsObject(v))
+		return fc_fail(c, "entropy", "expected an object");
+	cJSON_ArrayForEach(o, v) {
+		if (strcmp(o->string, "rate_limiter") || !cJSON_IsNull(o)) {
+			char label[96];
+
+			snprintf(label, sizeof(label), "entropy.%.48s", o->string);
+			return fc_unsupported(c, label, "no rate limiter");
+		}
+	}
+	c->vm->rng = true;
+	return 0;
+}
+
 static int fc_member(struct fc_ctx *c, const cJSON *root, const cJSON *v)
 {
 	static const char *const absent_only[] = {
-		"balloon", "cpu-config", "vsock", "logger", "metrics", "mmds-config", "entropy",
+		"balloon", "cpu-config", "vsock", "logger", "metrics", "mmds-config",
 	};
 
 	for (const cJSON *o = root->child; o && o != v; o = o->next)
@@ -233,7 +293,9 @@ static int fc_member(struct fc_ctx *c, const cJSON *root, const cJSON *v)
 	if (!strcmp(v->string, "drives"))
 		return fc_drives(c, v);
 	if (!strcmp(v->string, "network-interfaces"))
-		return fc_device_list(c, v, "kvmm has no network devices yet");
+		return fc_nics(c, v);
+	if (!strcmp(v->string, "entropy"))
+		return fc_entropy(c, v);
 	for (size_t i = 0; i < sizeof(absent_only) / sizeof(absent_only[0]); i++)
 		if (!strcmp(v->string, absent_only[i]))
 			return cJSON_IsNull(v) ? 0 : fc_unsupported(c, v->string, "no such device or setting");
