@@ -27,12 +27,13 @@ mkdir -p "$OUT"
 
 # ---- inside the test host: one run per mode
 run_mode() {
-    local mode=$1 on sock spec con pid hog rc=0 script
+    local mode=$1 on sock spec con pid hog sampler rc=0 script
     on=$([ "$mode" = on ] && echo true || echo false)
     sock=/tmp/cosched-$mode.sock spec=/tmp/cosched-$mode.json con=$OUT/cosched-$mode.console
     script="echo BARRIER-READY
 sleep 3
-barrier -t $SECS -i 500"
+barrier -t $SECS -i 500
+sleep 600"
     cat >"$spec" <<JSON
 {"name": "barrier", "kernel": "$GUEST/vmlinuz-cloud", "initrd": "$GUEST/initramfs-cloud.cpio.gz",
  "cmdline": "console=ttyS0 quiet kvmm.test=script $(printf 'kvmm.cmd=%s' "$(printf '%s\n' "$script" | base64 -w0)")",
@@ -41,20 +42,24 @@ barrier -t $SECS -i 500"
 JSON
     "$KVMM" run "$spec" </dev/null >"$con" 2>&1 &
     pid=$!
+    # The sampler starts now: under the loaded test host, Python takes
+    # seconds to start.  It waits for the vCPU threads itself.
+    /usr/bin/python3 bench/sched/sample.py "$pid" "$con" BARRIER-DONE "$OUT/cosched-$mode" \
+        --timeout $((BOOT_TIMEOUT + SECS * 4 + 60)) --vcpus 2 &
+    sampler=$!
     for _ in $(seq $((BOOT_TIMEOUT * 5))); do
         grep -q BARRIER-READY "$con" && break
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.2
     done
     if ! grep -q BARRIER-READY "$con"; then
-        echo "COSCHED-$mode: guest did not come up"; tail -20 "$con"; kill "$pid"; wait "$pid"
+        echo "COSCHED-$mode: guest did not come up"; tail -20 "$con"; kill "$pid" "$sampler"; wait
         return 1
     fi
+    # The guest waits 3 s before the barrier starts.
     taskset -c 1 sh -c 'while :; do :; done' &
     hog=$!
-    echo "COSCHED-$mode: kvmm $pid threads: $(ls /proc/"$pid"/task 2>&1 | tr "\n" " ")"
-    python3 bench/sched/sample.py "$pid" "$con" BARRIER-DONE "$OUT/cosched-$mode" \
-        --timeout $((SECS * 4 + 60)) || rc=1
+    wait "$sampler" || rc=1
     kill "$hog"; wait "$hog" 2>/dev/null
     "$KVMM" ctl --json "$sock" x-query-sched >"$OUT/cosched-$mode.query.json" || rc=1
     "$KVMM" ctl "$sock" quit >/dev/null
@@ -76,7 +81,7 @@ if scripts/host-kvm-ok.sh; then
     bash "$0" --inner >"$log" 2>&1
 else
     scripts/testhost.sh --timeout $((2 * (BOOT_TIMEOUT + SECS * 4 + 90))) -- \
-        bash "$ROOT/bench/sched/cosched.sh" --inner >"$log" 2>&1
+        env BARRIER_SECONDS="$SECS" SKEW_MS="$SKEW_MS" bash "$ROOT/bench/sched/cosched.sh" --inner >"$log" 2>&1
 fi
 if ! grep -q '^COSCHED-INNER-RC=0' "$log"; then
     echo "bench-sched: co-scheduling experiment failed; its log ($log) ends:" >&2
@@ -153,12 +158,12 @@ set terminal png size 800,620
 set output "docs/img/sched-cosched.png"
 set multiplot layout 2,1 title "2-vCPU spin barrier against a host CPU hog (test host VM, 2 CPUs)"
 set xlabel "seconds since the barrier started"
-set ylabel "barrier rounds/s"
-set key top right
-plot "$OUT/cosched-off-rate.dat" using 1:2 with linespoints lw 2 title "co-scheduling off", \
-     "$OUT/cosched-on-rate.dat" using 1:2 with linespoints lw 2 title "co-scheduling on (${SKEW_MS} ms)"
-set ylabel "vCPU on-CPU time spread (ms)"
+set ylabel "barrier rounds/s (per 0.5 s)"
+set key top left
 set logscale y
+plot "$OUT/cosched-off-rate.dat" using 1:(\$2+1) with linespoints lw 2 title "co-scheduling off", \
+     "$OUT/cosched-on-rate.dat" using 1:(\$2+1) with linespoints lw 2 title "co-scheduling on (${SKEW_MS} ms)"
+set ylabel "vCPU on-CPU time spread (ms)"
 plot "$OUT/cosched-off.dat" using 1:(\$2+0.01) with lines lw 2 title "off", \
      "$OUT/cosched-on.dat" using 1:(\$2+0.01) with lines lw 2 title "on", \
      ${SKEW_MS} with lines dt 2 lc rgb "black" title "bound"

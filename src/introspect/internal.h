@@ -36,6 +36,8 @@ struct isp_vcpu {
     uint64_t dr[4];         /* breakpoints set on this vCPU */
     unsigned ndr;
     bool stepping;          /* stepping over a breakpoint's instruction */
+    unsigned bp_gen;        /* isp->bp_gen its breakpoints were armed for */
+    unsigned retries;       /* exits seen while probes were pending */
 };
 
 struct introspect {
@@ -56,6 +58,8 @@ struct introspect {
     struct isp_probe probes[ISP_MAX_PROBES];
     unsigned nprobes;
     bool probes_placed;
+    atomic_bool probes_pending; /* the kernel is not ready for them yet */
+    atomic_uint bp_gen;         /* bumped when breakpoints change */
     struct isp_vcpu *vcpus;
     /* kernel text measurement */
     bool text_measured;

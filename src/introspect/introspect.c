@@ -204,6 +204,7 @@ void isp_arm_breakpoints(struct introspect *isp, struct vcpu *v)
 {
     struct isp_vcpu *iv = &isp->vcpus[v->index];
 
+    iv->bp_gen = atomic_load(&isp->bp_gen);
     iv->ndr = 0;
     if (isp->cfg.mode == ISP_MODE_FULL) {
         iv->dr[iv->ndr++] = iv->msr[0];
@@ -216,7 +217,11 @@ void isp_arm_breakpoints(struct introspect *isp, struct vcpu *v)
         log_warn("%s: vcpu%u: KVM_SET_GUEST_DEBUG failed", vm_name(isp->vm), v->index);
 }
 
-/* Where a handler's probe goes: after endbr64, on the ftrace NOP. */
+/* Where a handler's probe goes: after endbr64, on the ftrace NOP.
+ * -EAGAIN: the site still calls __fentry__ (e8 rel32) — the kernel turns
+ * its ftrace sites into NOPs in ftrace_init(), after the first LSTAR
+ * write, and refuses (disabling ftrace) to convert a site that holds
+ * anything else. */
 static int isp_probe_site(const struct ptw *w, uint64_t sym, uint64_t *site, uint8_t bytes[5])
 {
     uint8_t head[4 + ISP_PROBE_LEN];
@@ -225,7 +230,22 @@ static int isp_probe_site(const struct ptw *w, uint64_t sym, uint64_t *site, uin
         return -EFAULT;
     *site = sym + (memcmp(head, isp_endbr64, 4) ? 0 : 4);
     memcpy(bytes, head + (*site - sym), ISP_PROBE_LEN);
+    if (bytes[0] == 0xe8)
+        return -EAGAIN;
     return memcmp(bytes, isp_nop5, ISP_PROBE_LEN) ? -ENOEXEC : 0;
+}
+
+/* Under lock: false while a handler's ftrace site is not converted yet. */
+static bool isp_probe_sites_ready(struct introspect *isp, const struct ptw *w)
+{
+    uint64_t addr, site;
+    uint8_t bytes[ISP_PROBE_LEN];
+
+    for (unsigned i = 0; i < ARRAY_SIZE(isp_handlers); i++)
+        if (isp_profile_lookup(&isp->cfg.profile, isp_handlers[i].sym, &addr) &&
+            isp_probe_site(w, addr + (uint64_t)isp->slide, &site, bytes) == -EAGAIN)
+            return false;
+    return true;
 }
 
 static void isp_probe_add(struct introspect *isp, struct vcpu *v, const struct ptw *w,
@@ -265,9 +285,16 @@ void isp_probes_place(struct introspect *isp, struct vcpu *v)
 
     if (isp->probes_placed || isp->cfg.mode != ISP_MODE_TARGETED)
         return;
-    isp->probes_placed = true;
     if (isp_ptw_get(isp, v, &w))
         return;
+    if (!isp_probe_sites_ready(isp, &w)) {
+        /* early boot: try again at later exits (introspect_handle_io) */
+        atomic_store(&isp->probes_pending, true);
+        return;
+    }
+    atomic_store(&isp->probes_pending, false);
+    isp->probes_placed = true;
+    atomic_fetch_add(&isp->bp_gen, 1);      /* other vCPUs arm breakpoints */
     /* All of them, whatever the policy audits now: it may change. */
     for (unsigned i = 0; i < ARRAY_SIZE(isp_handlers) && isp->nprobes < ISP_MAX_PROBES; i++)
         isp_probe_add(isp, v, &w, isp_handlers[i].sym, isp_handlers[i].call);
@@ -412,6 +439,25 @@ bool introspect_handle_debug(struct vcpu *v)
     return true;
 }
 
+/* Work left for a later exit, on any port I/O exit: probes the kernel's
+ * early boot kept from being placed (every 64th exit, until placed), and
+ * breakpoints other vCPUs placed since this one armed its own. */
+static void isp_exit_work(struct introspect *isp, struct vcpu *v)
+{
+    struct isp_vcpu *iv = &isp->vcpus[v->index];
+
+    if (atomic_load(&isp->probes_pending) && !(++iv->retries % 64)) {
+        pthread_mutex_lock(&isp->lock);
+        isp_probes_place(isp, v);
+        pthread_mutex_unlock(&isp->lock);
+    }
+    if (atomic_load(&isp->bp_gen) != iv->bp_gen && (iv->learned & 1)) {
+        pthread_mutex_lock(&isp->lock);
+        isp_arm_breakpoints(isp, v);
+        pthread_mutex_unlock(&isp->lock);
+    }
+}
+
 bool introspect_handle_io(struct vcpu *v)
 {
     struct introspect *isp = isp_of(v);
@@ -419,7 +465,10 @@ bool introspect_handle_io(struct vcpu *v)
     const struct isp_probe *p;
     struct kvm_regs r;
 
-    if (!isp || run->io.port != ISP_PORT || run->io.direction != KVM_EXIT_IO_OUT)
+    if (!isp)
+        return false;
+    isp_exit_work(isp, v);
+    if (run->io.port != ISP_PORT || run->io.direction != KVM_EXIT_IO_OUT)
         return false;
     atomic_fetch_add(&isp->traps, 1);
     if (isp_regs_get(isp, v, &r))

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "introspect/jsonutil.h"
+#include "introspect/profile_boot.h"
 
 const char *const isp_profile_wanted[] = {
     ISP_SYM_ENTRY, "__x64_sys_execve", "__x64_sys_execveat", "__x64_sys_init_module",
@@ -37,7 +38,7 @@ bool isp_profile_lookup(const struct isp_profile *p, const char *name, uint64_t 
     return false;
 }
 
-static void profile_add(struct isp_profile *p, const char *name, uint64_t addr)
+void isp_profile_add(struct isp_profile *p, const char *name, uint64_t addr)
 {
     uint64_t old;
 
@@ -79,7 +80,7 @@ int isp_profile_load(const char *path, struct isp_profile *p, char *err, size_t 
                           v->string);
             break;
         }
-        profile_add(p, v->string, addr);
+        isp_profile_add(p, v->string, addr);
     }
     cJSON_Delete(root);
     return ret;
@@ -106,8 +107,8 @@ static void elf_text_bounds(const struct blob *b, const Elf64_Ehdr *eh,
         const char *name = blob_at(b, shstr->sh_offset + sh[i].sh_name, 6);
 
         if (name && sh[i].sh_name < shstr->sh_size && !memcmp(name, ".text", 6)) {
-            profile_add(p, ISP_SYM_STEXT, sh[i].sh_addr);
-            profile_add(p, ISP_SYM_ETEXT, sh[i].sh_addr + sh[i].sh_size);
+            isp_profile_add(p, ISP_SYM_STEXT, sh[i].sh_addr);
+            isp_profile_add(p, ISP_SYM_ETEXT, sh[i].sh_addr + sh[i].sh_size);
         }
     }
 }
@@ -137,7 +138,7 @@ static int elf_symbols(const struct blob *b, struct isp_profile *p)
             return -ENOEXEC;
         for (uint64_t k = 0; k < st->sh_size / sizeof(*sym); k++)
             if (sym[k].st_name < str->sh_size && wanted(names + sym[k].st_name))
-                profile_add(p, names + sym[k].st_name, sym[k].st_value);
+                isp_profile_add(p, names + sym[k].st_name, sym[k].st_value);
     }
     elf_text_bounds(b, eh, sh, p);
     return p->nsyms ? 0 : -ENOENT;
@@ -155,7 +156,7 @@ static int system_map_read(const char *path, struct isp_profile *p)
         unsigned long long addr;
 
         if (sscanf(line, "%llx %c %255s", &addr, &type, name) == 3 && wanted(name))
-            profile_add(p, name, addr);
+            isp_profile_add(p, name, addr);
     }
     fclose(f);
     return p->nsyms ? 0 : -ENOENT;
@@ -225,10 +226,12 @@ static int profile_from_blob(const char *kernel, const struct blob *b, const cha
                        "neither an ELF with symbols nor a bzImage (give --system-map)");
     ret = system_map_read(system_map, &p);
     /* Debian ships a one-line placeholder; the real map is in -dbg. */
-    if (ret == -ENOENT)
-        return js_fail(err, errlen, system_map, "none of the profile's symbols found "
-                       "(Debian's is a placeholder: the real one, and a vmlinux with "
-                       "symbols, are in linux-image-%s-dbg)", p.version[0] ? p.version : "VERSION");
+    if (ret == -ENOENT) {
+        js_fail(err, errlen, system_map, "none of the profile's symbols found "
+                "(Debian's is a placeholder: the real one, and a vmlinux with "
+                "symbols, are in linux-image-%s-dbg)", p.version[0] ? p.version : "VERSION");
+        return -ENOENT;
+    }
     if (ret)
         return js_fail(err, errlen, system_map, "%s", strerror(-ret));
     *json = profile_json(kernel, system_map, &p);
@@ -261,27 +264,48 @@ int isp_profile_build(const char *kernel, const char *system_map, char **json, c
 }
 
 static const char profile_usage[] =
-    "Usage: kvmm profile --kernel PATH [--system-map FILE] [-o OUT]\n"
+    "Usage: kvmm profile --kernel PATH [--system-map FILE] [--boot] [--timeout SECS]\n"
+    "                    [-o OUT]\n"
     "\n"
     "Write the kernel profile introspection needs (symbol addresses) as JSON\n"
     "to OUT or stdout.  PATH is an ELF with a symbol table (vmlinux, a\n"
     "firmware payload) or a bzImage, whose /boot/System.map-VERSION is used\n"
-    "unless --system-map names one.\n";
+    "unless --system-map names one.  A bzImage without a usable map (Debian's\n"
+    "is a placeholder) is booted once under kvmm with nokaslr and a generated\n"
+    "busybox initramfs that prints /proc/kallsyms (--boot: always do that);\n"
+    "this needs a host whose /dev/kvm runs Linux.  --timeout bounds the boot\n"
+    "(default 300 s).\n";
 
-int isp_profile_main(int argc, char **argv)
+struct profile_args {
+    const char *kernel, *map, *out;
+    bool boot;
+    unsigned timeout;
+};
+
+/* 0, 1 (help printed), 2 (usage error printed). */
+static int profile_args_parse(int argc, char **argv, struct profile_args *a)
 {
-    const char *kernel = NULL, *map = NULL, *out = NULL;
-    char err[512], *json = NULL;
-    FILE *f;
-
     for (int i = 1; i < argc; i++) {
-        const char **slot = !strcmp(argv[i], "--kernel") ? &kernel :
-                            !strcmp(argv[i], "--system-map") ? &map :
-                            !strcmp(argv[i], "-o") ? &out : NULL;
+        const char **slot = !strcmp(argv[i], "--kernel") ? &a->kernel :
+                            !strcmp(argv[i], "--system-map") ? &a->map :
+                            !strcmp(argv[i], "-o") ? &a->out : NULL;
+        char *end;
 
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(profile_usage, stdout);
-            return 0;
+            return 1;
+        }
+        if (!strcmp(argv[i], "--boot")) {
+            a->boot = true;
+            continue;
+        }
+        if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+            a->timeout = (unsigned)strtoul(argv[++i], &end, 10);
+            if (*end || !a->timeout || a->timeout > 86400) {
+                fprintf(stderr, "kvmm profile: --timeout: expected 1..86400 seconds\n");
+                return 2;
+            }
+            continue;
         }
         if (!slot || i + 1 == argc) {
             fprintf(stderr, "kvmm profile: bad argument '%s'\n%s", argv[i], profile_usage);
@@ -289,17 +313,47 @@ int isp_profile_main(int argc, char **argv)
         }
         *slot = argv[++i];
     }
-    if (!kernel) {
+    if (!a->kernel) {
         fprintf(stderr, "kvmm profile: --kernel is required\n%s", profile_usage);
         return 2;
     }
-    if (isp_profile_build(kernel, map, &json, err, sizeof(err))) {
+    return 0;
+}
+
+static int profile_by_boot(const struct profile_args *a, char **json, char *err, size_t errlen)
+{
+    struct isp_profile p = { 0 };
+    int ret = isp_profile_boot(a->kernel, a->timeout, &p, err, errlen);
+
+    if (ret)
+        return ret;
+    *json = profile_json(a->kernel, "/proc/kallsyms of a boot with nokaslr", &p);
+    return *json ? 0 : -ENOMEM;
+}
+
+int isp_profile_main(int argc, char **argv)
+{
+    struct profile_args a = { .timeout = 300 };
+    char err[1024], *json = NULL;
+    int ret = profile_args_parse(argc, argv, &a);
+    FILE *f;
+
+    if (ret)
+        return ret == 1 ? 0 : 2;
+    ret = a.boot ? -ENOENT : isp_profile_build(a.kernel, a.map, &json, err, sizeof(err));
+    if (ret == -ENOENT && !a.map) {
+        if (!a.boot)
+            fprintf(stderr, "kvmm profile: %s\nkvmm profile: booting the kernel once to read "
+                    "/proc/kallsyms instead\n", err);
+        ret = profile_by_boot(&a, &json, err, sizeof(err));
+    }
+    if (ret) {
         fprintf(stderr, "kvmm profile: %s\n", err);
         return 1;
     }
-    f = out ? fopen(out, "we") : stdout;
-    if (!f || fprintf(f, "%s\n", json) < 0 || (out && fclose(f))) {
-        fprintf(stderr, "kvmm profile: cannot write %s: %s\n", out ? out : "stdout",
+    f = a.out ? fopen(a.out, "we") : stdout;
+    if (!f || fprintf(f, "%s\n", json) < 0 || (a.out && fclose(f))) {
+        fprintf(stderr, "kvmm profile: cannot write %s: %s\n", a.out ? a.out : "stdout",
                 strerror(errno));
         free(json);
         return 1;

@@ -34,9 +34,13 @@ extern const char *const isp_profile_wanted[];
 
 int isp_profile_load(const char *path, struct isp_profile *p, char *err, size_t errlen) WUR;
 bool isp_profile_lookup(const struct isp_profile *p, const char *name, uint64_t *addr);
+/* Add a symbol unless it is there already or p is full. */
+void isp_profile_add(struct isp_profile *p, const char *name, uint64_t addr);
 
 /* Build a profile from kernel (ELF with a symbol table, or a bzImage whose
- * System.map is found in /boot or given as system_map).  *json is malloced. */
+ * System.map is found in /boot or given as system_map).  *json is malloced.
+ * -ENOENT: a bzImage whose System.map is missing or lacks the symbols
+ * (isp_profile_boot() is the other way). */
 int isp_profile_build(const char *kernel, const char *system_map, char **json, char *err,
                       size_t errlen) WUR;
 

@@ -761,6 +761,86 @@ def t_spec_control_key():
         k.kill()
 
 
+def wait_status(q, want, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st = q.ok("query-status")["status"]
+        if st == want:
+            return
+        time.sleep(0.05)
+    raise Fail("status %r, expected %r" % (st, want))
+
+
+def t_introspect():
+    """firmware/isp_ctl.c: the policy pauses the payload twice; at each
+    pause the test reads, changes and switches the engine."""
+    prof = os.path.join(TMP, "isp_ctl.profile")
+    audit = os.path.join(TMP, "isp_ctl.audit")
+    elf = os.path.join(FW, "isp_ctl.elf")
+    subprocess.run([KVMM, "profile", "--kernel", elf, "-o", prof], check=True,
+                   stdout=subprocess.DEVNULL)
+    cfg = {"profile": prof, "audit_log": audit,
+           "policy": {"rules": [{"path": "/bin/pause", "action": "pause"}]}}
+    k = Kvmm(fw_args("isp_ctl", "count=3") + ["--introspect", json.dumps(cfg)])
+    try:
+        q = k.qmp()
+        names = {c["name"] for c in q.ok("query-commands")}
+        check({"x-introspect-set-policy", "x-introspect-mode", "x-introspect-check-text",
+               "x-introspect-stats"} <= names, "x-introspect-* missing from query-commands")
+        wait_status(q, "paused")                                  # 1: targeted
+        st = q.ok("x-introspect-stats")
+        check(st["mode"] == "targeted" and st["probe_hits"] == 2 and st["audited"] == 2 and
+              st["paused"] == 1 and st["probes"] == 1 and st["syscalls"] == 0 and
+              st["slide"] == 0 and st["text_measured"], "stats at pause 1: %r" % st)
+        t = q.ok("x-introspect-check-text")
+        check(t["measured"] and not t["changed"] and len(t["sha256"]) == 64 and t["len"] > 0,
+              "check-text at pause 1: %r" % t)
+        r = q.cmd("x-introspect-set-policy", {"policy": {"rules": [{"action": "explode"}]}})
+        check("error" in r and "rules[0].action" in r["error"]["desc"], "bad policy: %r" % r)
+        r = q.cmd("x-introspect-set-policy", {"policy": "deny"})
+        check("error" in r and "must be an object" in r["error"]["desc"], "string policy: %r" % r)
+        q.ok("x-introspect-set-policy", {"policy": {
+            "audit": "all", "rules": [{"path": "/bin/denied*", "action": "deny"},
+                                      {"path": "/bin/pause", "action": "pause"}]}})
+        r = q.cmd("x-introspect-mode", {"mode": "sideways"})
+        check("error" in r and "targeted" in r["error"]["desc"], "bad mode: %r" % r)
+        check(q.ok("x-introspect-mode") == {"mode": "targeted"}, "mode query")
+        check(q.ok("x-introspect-mode", {"mode": "full"}) == {"mode": "full"}, "to full")
+        check(q.ok("query-status")["status"] == "paused", "the switch resumed a paused VM")
+        q.ok("cont")
+        e = q.event("X_INTROSPECT", match=lambda e: e["data"].get("path") == "/bin/denied")
+        check(e["data"]["verdict"] == "deny" and e["data"]["via"] == "entry", "event %r" % e)
+        wait_status(q, "paused")                                  # 2: full
+        st = q.ok("x-introspect-stats")
+        check(st["mode"] == "full" and st["syscalls"] == 5 and st["denied"] == 1 and
+              st["paused"] == 2, "stats at pause 2: %r" % st)
+        t = q.ok("x-introspect-check-text")
+        check(t["measured"] and t["changed"], "check-text after the payload's write: %r" % t)
+        check(not q.ok("x-introspect-check-text")["changed"], "a change is reported once")
+        check(q.ok("x-introspect-stats")["tamper"] == 1, "tamper counter")
+        q.ok("x-introspect-mode", {"mode": "targeted"})
+        q.ok("cont")
+        check(k.wait() == 0, "payload failed: %s" % k.stderr())    # 3: targeted
+        with open(audit) as f:
+            recs = [json.loads(l) for l in f]
+        ev = [r["event"] for r in recs]
+        check(ev.count("policy_replaced") == 1 and ev.count("mode_changed") == 2 and
+              ev.count("kernel_text_changed") == 1, "audit events %r" % ev)
+        calls = [(r.get("syscall"), r.get("via"), r.get("path"), r.get("verdict"))
+                 for r in recs if r["event"] == "syscall"]
+        check(calls.count(("getpid", "entry", None, "log")) == 3, "getpid records %r" % calls)
+        check(calls[-1] == ("execve", "handler", "/bin/denied", "deny"),
+              "last call not denied through the probe: %r" % calls)
+    finally:
+        k.kill()
+    k = counter_vm()
+    try:
+        r = k.qmp().cmd("x-introspect-stats")
+        check("error" in r and "introspection is off" in r["error"]["desc"], "no engine: %r" % r)
+    finally:
+        k.kill()
+
+
 TESTS = [
     ("socket_and_negotiation", t_socket_mode_and_negotiation),
     ("commands_and_events", t_commands),
@@ -777,6 +857,7 @@ TESTS = [
     ("sched_runtime", t_sched_runtime),
     ("firecracker_config", t_firecracker_config),
     ("spec_control_key", t_spec_control_key),
+    ("introspect", t_introspect),
 ]
 
 if __name__ == "__main__":

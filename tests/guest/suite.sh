@@ -157,3 +157,4 @@ done
 bash tests/guest/virtio.sh
 bash tests/guest/net.sh     # virtio-net: TAP, bridge and a peer namespace
 bash tests/ctl/guest.sh   # control socket: system_powerdown ends a Linux guest
+bash tests/guest/introspect.sh   # introspection: execve denied with EPERM, audit log
