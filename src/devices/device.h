@@ -20,7 +20,9 @@ struct device_desc {
     void (*destroy)(void *state);
     /* Optional: report each counter through emit (control socket,
      * x-query-stats).  Called from the control thread while the device
-     * runs, so read counters atomically. */
+     * runs, so read counters atomically.  A counter named "requests" or
+     * "<unit>.requests" counts the guest requests the device handled: the
+     * scheduler's adaptive weights read it as the VM's I/O rate. */
     void (*counters)(void *state, device_counter_fn emit, void *ctx);
 };
 

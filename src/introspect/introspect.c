@@ -473,9 +473,13 @@ bool introspect_handle_io(struct vcpu *v)
     atomic_fetch_add(&isp->traps, 1);
     if (isp_regs_get(isp, v, &r))
         return false;
-    /* RIP is past the 2-byte out; the 3-byte NOP follows. */
+    /* KVM exits with RIP still at the out and skips it on re-entry unless
+     * RIP was changed meanwhile (a deny); kvm_pvm exits with RIP past it.
+     * Either way the 3-byte NOP follows. */
     pthread_mutex_lock(&isp->lock);
-    p = isp_probe_at(isp, r.rip - 2, true);
+    p = isp_probe_at(isp, r.rip, true);
+    if (!p)
+        p = isp_probe_at(isp, r.rip - 2, true);
     pthread_mutex_unlock(&isp->lock);
     if (!p)
         return false;

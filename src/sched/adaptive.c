@@ -22,20 +22,39 @@ static uint64_t per_second(uint64_t count, uint64_t period_ns)
     return count * 1000000000ull / period_ns;
 }
 
-/* Exits that wait on a device (port I/O, MMIO) or on a completion
- * interrupt (halt wake-ups) mark an I/O-bound vCPU, however busy it is:
- * it gives the CPU back quickly when it runs.  Otherwise a vCPU that was
+/* The VM's devices are busy: they handled requests at a steady rate, or
+ * its I/O thread worked a good share of the period (a device without
+ * counters, or requests that take long). */
+static bool vm_devices_busy(const struct sched_sample *d, uint64_t period_ns)
+{
+    return per_second(d->dev_requests, period_ns) >= SCHED_DEV_REQ_RATE ||
+           d->io_run_ns * 100 >= (uint64_t)SCHED_IO_THREAD_PCT * period_ns;
+}
+
+/* A vCPU waiting on device completions halts often and spends a share of
+ * the period halted, while its VM's devices work.  Halts alone are not
+ * I/O (an idle guest's timer wakes it up too), nor is device work alone
+ * (a sibling vCPU may be the one doing it, while this one computes). */
+static bool vcpu_waits_on_devices(const struct sched_sample *d, uint64_t period_ns)
+{
+    return per_second(d->halt_exits, period_ns) >= SCHED_HALT_RATE &&
+           d->halt_wait_ns * 100 >= (uint64_t)SCHED_HALT_WAIT_PCT * period_ns &&
+           vm_devices_busy(d, period_ns);
+}
+
+/* Exits that wait on a device (port I/O, MMIO), or halts that wait on
+ * device completions, mark an I/O-bound vCPU, however busy it is: it
+ * gives the CPU back quickly when it runs.  Otherwise a vCPU that was
  * runnable (running, or waiting for a host CPU: under contention it gets
  * less than it asks for) for most of the period is CPU-bound, and one
  * that was not is idle. */
 enum sched_class sched_classify(const struct sched_sample *d, uint64_t period_ns)
 {
     uint64_t io_rate = per_second(d->io_exits + d->mmio_exits, period_ns);
-    uint64_t halt_rate = per_second(d->halt_exits, period_ns);
 
     if (!period_ns)
         return SCHED_CLASS_IDLE;
-    if (io_rate >= SCHED_IO_EXIT_RATE || halt_rate >= SCHED_HALT_RATE)
+    if (io_rate >= SCHED_IO_EXIT_RATE || vcpu_waits_on_devices(d, period_ns))
         return SCHED_CLASS_IO;
     if ((d->run_ns + d->delay_ns) * 100 >= (uint64_t)SCHED_CPU_UTIL_PCT * period_ns)
         return SCHED_CLASS_CPU;

@@ -13,15 +13,22 @@ enum sched_class { SCHED_CLASS_IDLE, SCHED_CLASS_CPU, SCHED_CLASS_IO };
 /* Counter deltas over one period.  exits, halt_exits and halt_wait_ns
  * come from KVM's binary stats, io_exits and mmio_exits from kvmm's own
  * exit counts, run_ns (on a CPU) and delay_ns (runnable, waiting for a
- * CPU) from the thread's schedstat. */
+ * CPU) from the thread's schedstat.  dev_requests (requests the VM's
+ * devices handled: the `requests` counters of device.h) and io_run_ns
+ * (the VM's I/O thread's time on a CPU) are per VM, the same for each of
+ * its vCPUs: virtio notifications go through ioeventfd, so a vCPU doing
+ * device I/O shows no port or MMIO exits of its own. */
 struct sched_sample {
     uint64_t exits, halt_exits, io_exits, mmio_exits;
     uint64_t halt_wait_ns, run_ns, delay_ns;
+    uint64_t dev_requests, io_run_ns;
 };
 
 /* Thresholds (per second of wall time, fractions of the period). */
 #define SCHED_IO_EXIT_RATE   2000u  /* port + MMIO exits/s: I/O-bound */
-#define SCHED_HALT_RATE      1000u  /* wake-ups/s: waiting on completions */
+#define SCHED_DEV_REQ_RATE     50u  /* device requests/s: the VM does I/O */
+#define SCHED_HALT_RATE        50u  /* halts/s of a vCPU waiting on completions */
+#define SCHED_HALT_WAIT_PCT    10u  /* ... waiting this share of the period */
 #define SCHED_CPU_UTIL_PCT     50u  /* runnable this share of the period */
 #define SCHED_IO_THREAD_PCT    20u  /* an I/O thread this busy is saturated */
 #define SCHED_CONFIRM           3u  /* periods a new class must persist */

@@ -101,6 +101,18 @@ static void sample_delta(const struct sched_sample *now, const struct sched_samp
     d->halt_wait_ns = now->halt_wait_ns - prev->halt_wait_ns;
     d->run_ns = now->run_ns - prev->run_ns;
     d->delay_ns = now->delay_ns - prev->delay_ns;
+    d->dev_requests = now->dev_requests - prev->dev_requests;
+    d->io_run_ns = now->io_run_ns - prev->io_run_ns;
+}
+
+/* Sums the counters named "requests" or "<unit>.requests" (device.h). */
+static void requests_add(void *ctx, const char *device, const char *name, uint64_t value)
+{
+    size_t n = strlen(name);
+
+    (void)device;
+    if (!strcmp(name, "requests") || (n > 9 && !strcmp(name + n - 9, ".requests")))
+        *(uint64_t *)ctx += value;
 }
 
 static void post_class(struct sched_vm *svm, const char *thread, enum sched_class from,
@@ -131,21 +143,25 @@ static void trace_line(struct sched_vm *svm, const char *thread, const struct sc
         return;
     fprintf(sched_g.trace, "{\"t_ms\":%llu,\"vm\":\"%s\",\"thread\":\"%s\",\"raw\":\"%s\","
             "\"class\":\"%s\",\"weight\":%u,\"run_us\":%llu,\"delay_us\":%llu,\"exits\":%llu,\"io_exits\":%llu,"
-            "\"mmio_exits\":%llu,\"halt_exits\":%llu,\"halt_wait_us\":%llu}\n",
+            "\"mmio_exits\":%llu,\"halt_exits\":%llu,\"halt_wait_us\":%llu,\"dev_requests\":%llu,"
+            "\"io_run_us\":%llu}\n",
             (unsigned long long)(now / 1000000ull), svm->spec->name, thread,
             sched_class_name(raw), sched_class_name(t->cls.label), t->weight,
             (unsigned long long)(d->run_ns / 1000), (unsigned long long)(d->delay_ns / 1000),
             (unsigned long long)d->exits,
             (unsigned long long)d->io_exits, (unsigned long long)d->mmio_exits,
-            (unsigned long long)d->halt_exits, (unsigned long long)(d->halt_wait_ns / 1000));
+            (unsigned long long)d->halt_exits, (unsigned long long)(d->halt_wait_ns / 1000),
+            (unsigned long long)d->dev_requests, (unsigned long long)(d->io_run_ns / 1000));
     fflush(sched_g.trace);
 }
 
-/* One thread: sample, classify, step its weight. */
+/* One thread: sample, classify, step its weight.  vm_cur holds the VM's
+ * cumulative device requests and I/O thread time. */
 static void adapt_thread(struct sched_vm *svm, struct sched_thread *t, struct vcpu *vcpu,
-                         const char *name, uint64_t now)
+                         const char *name, const struct sched_sample *vm_cur, uint64_t now)
 {
-    struct sched_sample cur = { 0 }, d;
+    struct sched_sample cur = { .dev_requests = vm_cur->dev_requests,
+                                .io_run_ns = vm_cur->io_run_ns }, d;
     pid_t tid = atomic_load(&t->tid);
     enum sched_class from = t->cls.label, raw;
     unsigned w;
@@ -192,13 +208,19 @@ static void adapt_thread(struct sched_vm *svm, struct sched_thread *t, struct vc
 
 static void adapt_tick(struct sched_vm *svm, uint64_t now)
 {
+    struct sched_sample vm_cur = { 0 };
+    pid_t io_tid = atomic_load(&svm->io.tid);
+    uint64_t delay;
     char name[16];
 
+    vm_device_counters(svm->vm, requests_add, &vm_cur.dev_requests);
+    if (io_tid && sched_schedstat(io_tid, &vm_cur.io_run_ns, &delay))
+        vm_cur.io_run_ns = svm->io.prev.run_ns;     /* gone: no new work */
     for (unsigned i = 0; i < svm->n; i++) {
         snprintf(name, sizeof(name), "vcpu%u", i);
-        adapt_thread(svm, &svm->vcpus[i].t, vm_vcpu(svm->vm, i), name, now);
+        adapt_thread(svm, &svm->vcpus[i].t, vm_vcpu(svm->vm, i), name, &vm_cur, now);
     }
-    adapt_thread(svm, &svm->io, NULL, "io", now);
+    adapt_thread(svm, &svm->io, NULL, "io", &vm_cur, now);
 }
 
 /* ---- the loop ------------------------------------------------------------------ */

@@ -8,7 +8,7 @@
 # trapped execve against a boot without introspection.
 # Prints "PASS name" / "FAIL name: reason" per test.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 2
 . tests/guest/lib.sh
 
 KVMM=$KVMM_ROOT/build/kvmm
@@ -121,7 +121,7 @@ measure_overhead() {
         echo "INFO isp-overhead: not measured (loop times '$with' '$without')"
         return
     fi
-    echo "INFO isp-overhead: $LOOPS script execs in the guest: ${with}s with targeted introspection, ${without}s without; $(awk -v a="$with" -v b="$without" -v n="$LOOPS" 'BEGIN { printf "%.0f us more per exec (%.2fx)", (a - b) * 1e6 / n, (b > 0 ? a / b : 0) }')"
+    echo "INFO isp-overhead: $LOOPS script execs in the guest, best of 3 rounds: ${with}s with targeted introspection, ${without}s without; $(awk -v a="$with" -v b="$without" -v n="$LOOPS" 'BEGIN { printf "%.0f us more per exec (%.2fx)", (a - b) * 1e6 / n, (b > 0 ? a / b : 0) }')"
 }
 
 test_deny_execve && measure_overhead

@@ -607,6 +607,10 @@ static void net_counters(void *state, device_counter_fn emit, void *ctx)
             emit(ctx, name, __atomic_load_n((uint64_t *)((char *)&n->st + fields[f].off),
                                             __ATOMIC_RELAXED));
         }
+        /* frames in both directions: the I/O rate the scheduler reads */
+        snprintf(name, sizeof(name), "%s.requests", n->name);
+        emit(ctx, name, __atomic_load_n(&n->st.rx_packets, __ATOMIC_RELAXED) +
+                        __atomic_load_n(&n->st.tx_packets, __ATOMIC_RELAXED));
         virtio_dev_transport_counters(n->vdev, &kicks, &irqs);
         snprintf(name, sizeof(name), "%s.kicks", n->name);
         emit(ctx, name, kicks);
