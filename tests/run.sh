@@ -24,9 +24,10 @@ run_unit_binary() {
     # cmocka prints "[       OK ] name" and "[  FAILED  ] name" per test
     local ok fail
     ok=$(grep -c '^\[       OK \]' <<<"$out")
-    fail=$(grep -E '^\[  (FAILED|ERROR)  \] [a-z_0-9]+$' <<<"$out" | wc -l)
+    # (a failed test is named twice: when it fails and in the summary)
+    fail=$(grep -E '^\[  (FAILED|ERROR)  \] [a-z_0-9]+$' <<<"$out" | sort -u | wc -l)
     grep -E '^\[       OK \]' <<<"$out" | sed -E "s|^\[       OK \] (.*)|PASS $label:\1|"
-    grep -E '^\[  (FAILED|ERROR)  \] [a-z_0-9]+$' <<<"$out" | sed -E "s|^\[  (FAILED\|ERROR)  \] (.*)|FAIL $label:\2|"
+    grep -E '^\[  (FAILED|ERROR)  \] [a-z_0-9]+$' <<<"$out" | sort -u | sed -E "s|^\[  (FAILED\|ERROR)  \] (.*)|FAIL $label:\2|"
     if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
         echo "FAIL $label: exited with status $rc"
         echo "$out" | tail -20 >&2
