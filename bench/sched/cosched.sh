@@ -130,14 +130,17 @@ for mode in ("off", "on"):
 
 names = ["<1", "<2", "<5", "<10", "<20", "<50", "<100", ">=100"]
 print("| co-scheduling | barrier rounds/s | vCPU CPU time (% of one CPU, both) | "
-      "on-CPU spread p50 / p90 / max (ms) | holds | held (ms) | forced releases |")
-print("|---|---|---|---|---|---|---|")
+      "on-CPU spread p50 / p90 / max (ms) | holds | useful / timeouts | held (ms) | "
+      "not held: laggard not waiting |")
+print("|---|---|---|---|---|---|---|---|")
 for m, r in rows.items():
     cs = r["cs"]
-    print("| %s | %.0f | %.0f%% | %.1f / %.1f / %.1f | %s | %s | %s |" % (
+    on = cs["enabled"]
+    print("| %s | %.0f | %.0f%% | %.1f / %.1f / %.1f | %s | %s | %s | %s |" % (
         m if m == "off" else "on (%g ms)" % bound, r["rate"], r["cpu"], r["p50"], r["p90"],
-        r["max"], cs["costops"] if cs["enabled"] else "-", "%.0f" % cs["held_ms"]
-        if cs["enabled"] else "-", cs["forced_releases"] if cs["enabled"] else "-"))
+        r["max"], cs["costops"] if on else "-",
+        "%d / %d" % (cs["useful"], cs["timeouts"]) if on else "-",
+        "%.0f" % cs["held_ms"] if on else "-", cs["skipped"] if on else "-"))
 print()
 print("Spread samples (every 10 ms) per bucket, ms: " + ", ".join(names))
 for m, r in rows.items():

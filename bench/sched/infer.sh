@@ -106,8 +106,8 @@ with open(out + "/infer-phases.dat", "w") as f:
 print("Trace: one line per %.0f ms period; cgroups: %s." % (period, layout))
 print()
 print("| phase | periods | label cpu / io / idle | raw cpu / io / idle | label settles after (s) "
-      "| halt exits/s | run % | weight at end |")
-print("|---|---|---|---|---|---|---|---|")
+      "| device requests/s | halt exits/s | halt wait % | run % | I/O thread % | weight at end |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for (t, name), nxt in zip(phases, phases[1:]):
     rows = [r for r in trace if t <= r["t_ms"] < nxt[0]]
     if not rows:
@@ -119,9 +119,14 @@ for (t, name), nxt in zip(phases, phases[1:]):
     secs = n * period / 1000.0
     halts = sum(r["halt_exits"] for r in rows) / secs
     run = sum(r["run_us"] for r in rows) / 1000.0 / (n * period) * 100
-    print("| %s @%.1fs | %d | %d / %d / %d | %d / %d / %d | %s | %.0f | %.0f%% | %d |" % (
+    wait = sum(r["halt_wait_us"] for r in rows) / 1000.0 / (n * period) * 100
+    reqs = sum(r.get("dev_requests", 0) for r in rows) / secs
+    iot = sum(r.get("io_run_us", 0) for r in rows) / 1000.0 / (n * period) * 100
+    print("| %s @%.1fs | %d | %d / %d / %d | %d / %d / %d | %s | %.0f | %.0f | %.0f%% | %.0f%% "
+          "| %.0f%% | %d |" % (
         name, (t - t0) / 1000.0, n, lab[0], lab[1], lab[2], raw[0], raw[1], raw[2],
-        "%.1f" % settle if settle is not None else "never", halts, run, rows[-1]["weight"]))
+        "%.1f" % settle if settle is not None else "never", reqs, halts, wait, run, iot,
+        rows[-1]["weight"]))
 PY
 [ "${PIPESTATUS[0]}" = 0 ] || exit 1
 

@@ -13,8 +13,10 @@ unsigned cosched_hist_bound_ms(unsigned i)
 void cosched_set_bound(struct cosched *c, uint64_t max_skew_ns)
 {
     c->max_skew_ns = max_skew_ns ? max_skew_ns : 1;
-    /* long enough for a preempted laggard to get a few host time slices */
-    c->max_hold_ns = 10 * c->max_skew_ns < 20000000ull ? 20000000ull : 10 * c->max_skew_ns;
+    /* A hold is worth at most the skew it tries to fix: long enough for
+     * the host to run a waiting laggard on the freed CPU, short enough
+     * that a laggard that cannot get one costs little. */
+    c->max_hold_ns = c->max_skew_ns;
 }
 
 void cosched_init(struct cosched *c, unsigned n, uint64_t max_skew_ns)
@@ -38,40 +40,59 @@ static void hist_add(struct cosched *c, uint64_t skew_ns)
         c->max_skew_seen_ns = skew_ns;
 }
 
-static void release(struct cosched *c, unsigned i, uint64_t now, bool forced)
+static void release(struct cosched *c, unsigned i, uint64_t now)
 {
     c->held[i] = false;
     c->held_ns += now - c->hold_since[i];
-    if (forced) {
-        c->forced_releases++;
+}
+
+/* A held vCPU: release it when its laggard progressed (or is no longer
+ * waiting: it runs, or halted), or when the hold timed out. */
+static void hold_check(struct cosched *c, unsigned i, const uint64_t *progress,
+                       const bool *waiting, uint64_t now)
+{
+    unsigned lag = c->hold_lag[i];
+
+    if (progress[lag] > c->hold_lag_progress[i] || !waiting[lag]) {
+        release(c, i, now);
+        c->useful++;
+    } else if (now - c->hold_since[i] >= c->max_hold_ns) {
+        release(c, i, now);
+        c->timeouts++;
         c->cooldown_until[i] = now + c->max_skew_ns;
     }
 }
 
-unsigned cosched_step(struct cosched *c, const uint64_t *progress, uint64_t now)
+unsigned cosched_step(struct cosched *c, const uint64_t *progress, const bool *waiting,
+                      uint64_t now)
 {
     uint64_t lo = UINT64_MAX, hi = 0;
-    unsigned nheld = 0;
+    unsigned nheld = 0, lag = 0;
 
     if (c->n < 2)
         return 0;
     for (unsigned i = 0; i < c->n; i++) {
-        lo = progress[i] < lo ? progress[i] : lo;
+        if (progress[i] < lo) {
+            lo = progress[i];
+            lag = i;
+        }
         hi = progress[i] > hi ? progress[i] : hi;
     }
     hist_add(c, hi - lo);
     for (unsigned i = 0; i < c->n; i++) {
-        uint64_t ahead = progress[i] - lo;
-
         if (c->held[i]) {
-            if (now - c->hold_since[i] >= c->max_hold_ns)
-                release(c, i, now, true);
-            else if (ahead <= c->max_skew_ns / 2)
-                release(c, i, now, false);
-        } else if (ahead > c->max_skew_ns && now >= c->cooldown_until[i]) {
-            c->held[i] = true;
-            c->hold_since[i] = now;
-            c->costops++;
+            hold_check(c, i, progress, waiting, now);
+        } else if (i != lag && progress[i] - lo > c->max_skew_ns &&
+                   now >= c->cooldown_until[i]) {
+            if (waiting[lag]) {
+                c->held[i] = true;
+                c->hold_since[i] = now;
+                c->hold_lag[i] = lag;
+                c->hold_lag_progress[i] = progress[lag];
+                c->costops++;
+            } else {
+                c->skipped++;
+            }
         }
         nheld += c->held[i];
     }
@@ -82,5 +103,5 @@ void cosched_release_all(struct cosched *c, uint64_t now)
 {
     for (unsigned i = 0; i < c->n; i++)
         if (c->held[i])
-            release(c, i, now, false);
+            release(c, i, now);
 }

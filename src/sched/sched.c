@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -44,6 +45,25 @@ int sched_schedstat(pid_t tid, uint64_t *run_ns, uint64_t *delay_ns)
     *run_ns = run;
     *delay_ns = delay;
     return 0;
+}
+
+char sched_thread_state(pid_t tid)
+{
+    char path[64], buf[512], *p;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    p = strrchr(buf, ')');     /* the name may hold spaces and parentheses */
+    return p && p[1] == ' ' ? p[2] : 0;
 }
 
 struct sched_vm *sched_vm_find(const char *name)
@@ -140,6 +160,7 @@ static int svm_init(struct sched_vm *svm, const struct vm_spec *spec)
 {
     const struct spec_sched *s = &spec->sched;
     unsigned base = s->weight ? s->weight : SCHED_WEIGHT_DEFAULT;
+    pthread_condattr_t ca;
     char group[96];
 
     svm->spec = spec;
@@ -166,7 +187,10 @@ static int svm_init(struct sched_vm *svm, const struct vm_spec *spec)
                                            : (base * 8 < SCHED_WEIGHT_MAX ? base * 8 : SCHED_WEIGHT_MAX);
     cosched_init(&svm->cs, svm->n, (uint64_t)s->max_skew_ms * 1000000ull);
     pthread_mutex_init(&svm->hold_lock, NULL);
-    pthread_cond_init(&svm->hold_cond, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);   /* deadlines: sched_now_ns() */
+    pthread_cond_init(&svm->hold_cond, &ca);
+    pthread_condattr_destroy(&ca);
     return 0;
 }
 
@@ -393,31 +417,38 @@ void sched_io_thread_start(struct vm *vm)
 
 #define HOLD_SLICE_NS 5000000ull    /* re-check pause and stop this often */
 
+/* Sleep (never spin) while the co-scheduler holds this vCPU: its host CPU
+ * goes idle, so the host can run a waiting sibling there.  The hold ends
+ * when the controller releases it or at its deadline, whichever is first,
+ * so a slow controller cannot stretch it. */
 void sched_vcpu_hold_point(struct vcpu *vcpu)
 {
     struct sched_vcpu *sv = vcpu->sched;
     struct sched_vm *svm;
-    uint64_t t0;
+    uint64_t t0, until, now;
 
     if (!sv || !atomic_load(&sv->hold))
         return;
     svm = sv->svm;
-    t0 = sched_now_ns();
+    t0 = now = sched_now_ns();
+    until = atomic_load(&sv->hold_until_ns);
+    if (now >= until)
+        return;
     atomic_fetch_add(&sv->holds, 1);
+    atomic_store(&sv->hold_t0_ns, t0);
     pthread_mutex_lock(&svm->hold_lock);
-    while (atomic_load(&sv->hold) && !vm_stopping(vcpu->vm) && !vm_paused(vcpu->vm)) {
-        struct timespec ts;
+    while (atomic_load(&sv->hold) && now < until && !vm_stopping(vcpu->vm) &&
+           !vm_paused(vcpu->vm)) {
+        uint64_t wake = until - now < HOLD_SLICE_NS ? until : now + HOLD_SLICE_NS;
+        struct timespec ts = { .tv_sec = (time_t)(wake / 1000000000ull),
+                               .tv_nsec = (long)(wake % 1000000000ull) };
 
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += (long)HOLD_SLICE_NS;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
         pthread_cond_timedwait(&svm->hold_cond, &svm->hold_lock, &ts);
+        now = sched_now_ns();
     }
     pthread_mutex_unlock(&svm->hold_lock);
     atomic_fetch_add(&sv->held_ns, sched_now_ns() - t0);
+    atomic_store(&sv->hold_t0_ns, 0);
 }
 
 /* ---- runtime calls --------------------------------------------------------- */

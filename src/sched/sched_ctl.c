@@ -28,36 +28,53 @@ void sched_release_holds(struct sched_vm *svm)
 }
 
 /* Progress of a vCPU: wall time since t0, less the time it waited for a
- * host CPU (schedstat run_delay) and the time it was held.  Running and
- * halted time both count; a vCPU that waits for its SIPI does too. */
+ * host CPU and the time it was held.  Running and halted time both count;
+ * a vCPU that waits for its SIPI does too.  schedstat adds a runqueue
+ * wait to run_delay only when the wait ends, so the wait in progress is
+ * estimated from the ticks that saw the thread runnable but not running.
+ * *waiting: runnable ('R') and no CPU time since the last tick. */
 static uint64_t vcpu_progress(struct sched_vm *svm, struct sched_vcpu *sv, uint64_t now,
-                              bool baseline)
+                              bool baseline, bool *waiting)
 {
     uint64_t run = 0, delay = 0, held = atomic_load(&sv->held_ns), lost;
+    uint64_t hold_t0 = atomic_load(&sv->hold_t0_ns);
     pid_t tid = atomic_load(&sv->t.tid);
 
-    if (tid && sched_schedstat(tid, &run, &delay))
+    *waiting = false;
+    if (!tid || sched_schedstat(tid, &run, &delay)) {
         delay = sv->delay0_ns;
+        run = sv->last_run_ns;
+    } else if (!baseline && run == sv->last_run_ns && sched_thread_state(tid) == 'R') {
+        *waiting = true;
+    }
     if (baseline) {
         sv->delay0_ns = delay;
         sv->held0_ns = held;
     }
-    lost = (delay - sv->delay0_ns) + (held - sv->held0_ns);
+    sv->wait_ns = *waiting ? sv->wait_ns + (now - sv->last_tick_ns) : 0;
+    sv->last_run_ns = run;
+    sv->last_tick_ns = now;
+    if (delay < sv->delay0_ns)
+        delay = sv->delay0_ns;
+    lost = (delay - sv->delay0_ns) + sv->wait_ns + (held - sv->held0_ns);
+    if (hold_t0 && now > hold_t0)
+        lost += now - hold_t0;          /* the hold in progress */
     return now - svm->t0_ns > lost ? now - svm->t0_ns - lost : 0;
 }
 
 static void cosched_tick(struct sched_vm *svm, uint64_t now)
 {
     uint64_t progress[COSCHED_VCPUS_MAX] = { 0 };
+    bool waiting[COSCHED_VCPUS_MAX] = { false };
     bool baseline = !svm->cs_started;
     unsigned n = svm->n < COSCHED_VCPUS_MAX ? svm->n : COSCHED_VCPUS_MAX;
 
     if (baseline)
         svm->t0_ns = now;
     for (unsigned i = 0; i < n; i++)
-        progress[i] = vcpu_progress(svm, &svm->vcpus[i], now, baseline);
+        progress[i] = vcpu_progress(svm, &svm->vcpus[i], now, baseline, &waiting[i]);
     svm->cs_started = true;
-    cosched_step(&svm->cs, progress, now);
+    cosched_step(&svm->cs, progress, waiting, now);
     for (unsigned i = 0; i < n; i++) {
         struct sched_vcpu *sv = &svm->vcpus[i];
         bool want = svm->cs.held[i];
@@ -65,6 +82,8 @@ static void cosched_tick(struct sched_vm *svm, uint64_t now)
         if (want == atomic_load(&sv->hold))
             continue;
         pthread_mutex_lock(&svm->hold_lock);
+        if (want)
+            atomic_store(&sv->hold_until_ns, now + svm->cs.max_hold_ns);
         atomic_store(&sv->hold, want);
         pthread_cond_broadcast(&svm->hold_cond);
         pthread_mutex_unlock(&svm->hold_lock);
@@ -302,7 +321,9 @@ static cJSON *cosched_json(const struct sched_vm *svm)
     cJSON_AddNumberToObject(o, "max_skew_ms", (double)c->max_skew_ns / 1e6);
     cJSON_AddNumberToObject(o, "samples", (double)c->samples);
     cJSON_AddNumberToObject(o, "costops", (double)c->costops);
-    cJSON_AddNumberToObject(o, "forced_releases", (double)c->forced_releases);
+    cJSON_AddNumberToObject(o, "useful", (double)c->useful);
+    cJSON_AddNumberToObject(o, "timeouts", (double)c->timeouts);
+    cJSON_AddNumberToObject(o, "skipped", (double)c->skipped);
     cJSON_AddNumberToObject(o, "max_skew_seen_ms", (double)c->max_skew_seen_ns / 1e6);
     cJSON_AddNumberToObject(o, "held_ms", (double)c->held_ns / 1e6);
     for (unsigned i = 0; i < COSCHED_HIST_BUCKETS; i++) {

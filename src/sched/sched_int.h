@@ -27,9 +27,13 @@ struct sched_vcpu {
     unsigned index;
     struct sched_thread t;
     atomic_bool hold;               /* the co-scheduler wants it held */
+    _Atomic uint64_t hold_until_ns; /* ... but no longer than this */
+    _Atomic uint64_t hold_t0_ns;    /* when the current hold began, 0: none */
     _Atomic uint64_t held_ns;       /* time spent held, by the vCPU thread */
     _Atomic uint64_t holds;
     uint64_t delay0_ns, held0_ns;   /* baselines of the progress clock */
+    uint64_t last_run_ns, last_tick_ns;
+    uint64_t wait_ns;               /* current runqueue wait, not yet in schedstat */
 };
 
 struct sched_vm {
@@ -67,6 +71,9 @@ extern struct sched sched_g;
 uint64_t sched_now_ns(void);
 /* /proc/self/task/TID/schedstat: time on CPU and waiting on a runqueue. */
 int sched_schedstat(pid_t tid, uint64_t *run_ns, uint64_t *delay_ns);
+/* The thread's state letter from /proc/self/task/TID/stat ('R', 'S'...),
+ * or 0 when it cannot be read. */
+char sched_thread_state(pid_t tid);
 struct sched_vm *sched_vm_find(const char *name);
 /* Apply a thread's weight to its group, and the VM group's (the sum of
  * its threads': threads of different VMs then compete by their own

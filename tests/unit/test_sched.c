@@ -69,21 +69,49 @@ static void test_weight_monotonic_inverse(void **state)
 static const struct sched_sample cpu_period = { .exits = 30, .run_ns = 95 * MS };
 static const struct sched_sample io_period = { .exits = 900, .io_exits = 800,
 					       .run_ns = 90 * MS };
-static const struct sched_sample blk_period = { .exits = 400, .halt_exits = 300,
-						.halt_wait_ns = 70 * MS, .run_ns = 25 * MS };
+/* dd iflag=direct from virtio-blk, as measured in the emulated test host:
+ * notifications go through ioeventfd (no port or MMIO exits), the vCPU
+ * runs 75 % of the period and halts 150 times a second, once per request
+ * the disk completes. */
+static const struct sched_sample dd_period = { .exits = 400, .halt_exits = 15,
+					       .halt_wait_ns = 24 * MS, .run_ns = 75 * MS,
+					       .dev_requests = 15, .io_run_ns = 2 * MS };
+/* the same on hardware virtualisation: mostly halted, many requests */
+static const struct sched_sample blk_period = { .exits = 4000, .halt_exits = 1800,
+						.halt_wait_ns = 70 * MS, .run_ns = 25 * MS,
+						.dev_requests = 2000, .io_run_ns = 12 * MS };
+/* a device without counters: only its busy I/O thread shows the I/O */
+static const struct sched_sample iothr_period = { .exits = 300, .halt_exits = 20,
+						  .halt_wait_ns = 40 * MS, .run_ns = 50 * MS,
+						  .io_run_ns = 30 * MS };
+/* a vCPU computing while a sibling vCPU of its VM reads the disk */
+static const struct sched_sample sibling_period = { .exits = 40, .run_ns = 95 * MS,
+						    .dev_requests = 200, .io_run_ns = 5 * MS };
+/* halts without device work: a timer-heavy idle guest is not I/O-bound */
+static const struct sched_sample timer_period = { .exits = 400, .halt_exits = 200,
+						  .halt_wait_ns = 90 * MS, .run_ns = 8 * MS };
 /* CPU-bound under contention: gets 30 ms, waits 60 ms for the CPU */
 static const struct sched_sample starved_period = { .exits = 20, .run_ns = 30 * MS,
 						    .delay_ns = 60 * MS };
 static const struct sched_sample idle_period = { .exits = 10, .halt_exits = 5,
 						 .halt_wait_ns = 98 * MS, .run_ns = 1 * MS };
+/* devices busy but this vCPU halts rarely (a wake-up or two) */
+static const struct sched_sample few_halts_period = { .exits = 60, .halt_exits = 2,
+						      .halt_wait_ns = 40 * MS, .run_ns = 60 * MS,
+						      .dev_requests = 300 };
 
 static void test_classify_raw(void **state)
 {
 	(void)state;
 	assert_int_equal(sched_classify(&cpu_period, PERIOD), SCHED_CLASS_CPU);
 	assert_int_equal(sched_classify(&io_period, PERIOD), SCHED_CLASS_IO);
+	assert_int_equal(sched_classify(&dd_period, PERIOD), SCHED_CLASS_IO);
 	assert_int_equal(sched_classify(&blk_period, PERIOD), SCHED_CLASS_IO);
+	assert_int_equal(sched_classify(&iothr_period, PERIOD), SCHED_CLASS_IO);
+	assert_int_equal(sched_classify(&sibling_period, PERIOD), SCHED_CLASS_CPU);
+	assert_int_equal(sched_classify(&timer_period, PERIOD), SCHED_CLASS_IDLE);
 	assert_int_equal(sched_classify(&idle_period, PERIOD), SCHED_CLASS_IDLE);
+	assert_int_equal(sched_classify(&few_halts_period, PERIOD), SCHED_CLASS_CPU);
 	assert_int_equal(sched_classify(&starved_period, PERIOD), SCHED_CLASS_CPU);
 	assert_int_equal(sched_classify(&cpu_period, 0), SCHED_CLASS_IDLE);
 	assert_string_equal(sched_class_name(SCHED_CLASS_IO), "io");
@@ -119,6 +147,35 @@ static void test_classifier_hysteresis(void **state)
 	assert_true(sched_classifier_feed(&c, &cpu_period, PERIOD, 1));
 }
 
+/* The inference experiment's guest: a CPU phase, then dd from virtio-blk
+ * (no port or MMIO exits at all), with a busy period inside the dd phase
+ * and a timer-heavy idle stretch at the end: io three periods after dd
+ * starts, cpu three after it stops, never io while idle. */
+static void test_classifier_dd_trace(void **state)
+{
+	const struct sched_sample *trace[] = {
+		&cpu_period, &cpu_period, &cpu_period, &cpu_period,     /* 0-3 */
+		&dd_period, &dd_period, &dd_period, &few_halts_period,  /* 4-7 */
+		&dd_period, &dd_period,                                 /* 8-9 */
+		&cpu_period, &cpu_period, &cpu_period,                  /* 10-12 */
+		&timer_period, &timer_period, &timer_period,            /* 13-15 */
+	};
+	const enum sched_class want[] = {
+		SCHED_CLASS_IDLE, SCHED_CLASS_IDLE, SCHED_CLASS_CPU, SCHED_CLASS_CPU,
+		SCHED_CLASS_CPU, SCHED_CLASS_CPU, SCHED_CLASS_IO, SCHED_CLASS_IO,
+		SCHED_CLASS_IO, SCHED_CLASS_IO,
+		SCHED_CLASS_IO, SCHED_CLASS_IO, SCHED_CLASS_CPU,
+		SCHED_CLASS_CPU, SCHED_CLASS_CPU, SCHED_CLASS_IDLE,
+	};
+	struct sched_classifier c = { 0 };
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(trace) / sizeof(trace[0]); i++) {
+		sched_classifier_feed(&c, trace[i], PERIOD, SCHED_CONFIRM);
+		assert_int_equal(c.label, want[i]);
+	}
+}
+
 static void test_weight_steps(void **state)
 {
 	struct sched_bounds b = { .min_weight = 12, .max_weight = 800 };
@@ -148,72 +205,127 @@ static void test_weight_steps(void **state)
 
 /* ---- co-scheduler with simulated clocks ----------------------------------------- */
 
-/* Two vCPUs; vCPU 1 is preempted from t=10 ms to t=40 ms.  Progress of a
- * running or halted vCPU follows the clock; a held one stands still. */
-static void test_cosched_holds_leader(void **state)
+/* Two unpinned vCPUs on two host CPUs; vCPU 1 is preempted (runnable,
+ * waiting) from t=10 ms to t=60 ms, but when vCPU 0 is held its CPU is
+ * free and the host runs vCPU 1 there.  Progress of a running or halted
+ * vCPU follows the clock; a held or waiting one stands still. */
+static void test_cosched_useful_hold(void **state)
 {
 	struct cosched c;
-	uint64_t p[2] = { 0, 0 }, tick = 2 * MS, held_at = 0, released_at = 0;
+	uint64_t p[2] = { 0, 0 }, tick = 2 * MS, since = 0, longest = 0;
+	bool waiting[2] = { false, false };
 
 	(void)state;
 	cosched_init(&c, 2, 10 * MS);
-	for (uint64_t now = 0; now <= 80 * MS; now += tick) {
-		bool preempted = now > 10 * MS && now <= 40 * MS;
+	assert_int_equal(c.max_hold_ns, 10 * MS);
+	for (uint64_t now = 0; now <= 100 * MS; now += tick) {
+		bool preempted = now > 10 * MS && now <= 60 * MS;
+		bool was_held = c.held[0];
 
-		cosched_step(&c, p, now);
-		if (c.held[0] && !held_at)
-			held_at = now;
-		if (!c.held[0] && held_at && !released_at)
-			released_at = now;
+		cosched_step(&c, p, waiting, now);
 		assert_false(c.held[1]);        /* the laggard is never held */
+		if (c.held[0] && !was_held)
+			since = now;
+		if (!c.held[0] && was_held && now - since > longest)
+			longest = now - since;
+		/* the next tick: who runs */
 		if (!c.held[0])
 			p[0] += tick;
-		if (!preempted)
+		waiting[1] = preempted && !c.held[0];
+		if (!waiting[1])
 			p[1] += tick;
 		/* the spread stays near the bound */
 		assert_true(p[0] - (p[0] > p[1] ? p[1] : p[0]) <= 10 * MS + 2 * tick);
 	}
-	assert_true(held_at > 20 * MS && held_at <= 24 * MS);
-	assert_true(released_at > 40 * MS && released_at <= 50 * MS);
-	assert_int_equal(c.costops, 1);
-	assert_int_equal(c.forced_releases, 0);
-	assert_true(c.samples == 41);
+	assert_true(c.costops >= 2);
+	assert_int_equal(c.useful, c.costops);  /* every hold let the laggard run */
+	assert_int_equal(c.timeouts, 0);
+	assert_true(longest <= tick);           /* released at the next tick */
+	assert_int_equal(c.samples, 51);
 	assert_true(c.max_skew_seen_ns > 10 * MS);
 	assert_true(c.skew_hist[0] > 0);
 }
 
-static void test_cosched_forced_release(void **state)
+/* vCPU 1 waits for a CPU that a pinned host hog keeps: holding vCPU 0
+ * cannot help.  Each hold ends at max_hold (the bound), then vCPU 0 runs
+ * for at least a bound: it loses at most half its time, not all of it. */
+static void test_cosched_timeout(void **state)
 {
 	struct cosched c;
-	uint64_t p[2] = { 50 * MS, 0 };     /* vCPU 1 never moves */
+	uint64_t p[2] = { 50 * MS, 0 }, tick = MS, since = 0, held_ticks = 0;
+	bool waiting[2] = { false, true };      /* vCPU 1 never gets a CPU */
 
 	(void)state;
 	cosched_init(&c, 2, 10 * MS);
-	assert_int_equal(c.max_hold_ns, 100 * MS);
-	assert_int_equal(cosched_step(&c, p, 0), 1);
-	assert_true(c.held[0]);
-	assert_int_equal(cosched_step(&c, p, 99 * MS), 1);
-	assert_int_equal(cosched_step(&c, p, 100 * MS), 0);    /* nobody starves */
-	assert_int_equal(c.forced_releases, 1);
-	assert_int_equal(cosched_step(&c, p, 105 * MS), 0);    /* cooling down */
-	assert_int_equal(cosched_step(&c, p, 110 * MS), 1);    /* held again */
-	cosched_release_all(&c, 120 * MS);
+	for (uint64_t now = 0; now < 200 * MS; now += tick) {
+		bool was_held = c.held[0];
+
+		cosched_step(&c, p, waiting, now);
+		if (c.held[0] && !was_held)
+			since = now;
+		if (c.held[0]) {
+			assert_true(now - since < 10 * MS);     /* each hold bounded */
+			held_ticks++;
+		} else {
+			p[0] += tick;
+		}
+	}
+	assert_true(c.costops >= 9);
+	assert_int_equal(c.timeouts, c.costops - c.held[0]);
+	assert_int_equal(c.useful, 0);
+	assert_true(held_ticks * tick <= 100 * MS + 10 * MS);
+	cosched_release_all(&c, 200 * MS);
 	assert_false(c.held[0]);
-	assert_int_equal(c.held_ns, 100 * MS + 10 * MS);
+	assert_int_equal(c.held_ns, held_ticks * tick);
+}
+
+/* A laggard that is not waiting for a CPU (it runs, halts or is itself
+ * held) is never a reason to hold; a held vCPU whose laggard stops
+ * waiting is released at once. */
+static void test_cosched_laggard_not_waiting(void **state)
+{
+	struct cosched c;
+	uint64_t p[2] = { 50 * MS, 0 };
+	bool waiting[2] = { false, false };
+
+	(void)state;
+	cosched_init(&c, 2, 10 * MS);
+	assert_int_equal(cosched_step(&c, p, waiting, 0), 0);
+	assert_int_equal(cosched_step(&c, p, waiting, MS), 0);
+	assert_int_equal(c.costops, 0);
+	assert_int_equal(c.skipped, 2);
+	waiting[1] = true;
+	assert_int_equal(cosched_step(&c, p, waiting, 2 * MS), 1);
+	waiting[1] = false;                     /* it halted: progressing */
+	assert_int_equal(cosched_step(&c, p, waiting, 3 * MS), 0);
+	assert_int_equal(c.useful, 1);
+	assert_int_equal(c.held_ns, MS);
+	/* the laggard's progress advancing also ends the hold */
+	waiting[1] = true;
+	assert_int_equal(cosched_step(&c, p, waiting, 4 * MS), 1);
+	p[1] += MS / 2;
+	assert_int_equal(cosched_step(&c, p, waiting, 5 * MS), 0);
+	assert_int_equal(c.useful, 2);
+	assert_int_equal(c.timeouts, 0);
 }
 
 static void test_cosched_single_and_bound(void **state)
 {
 	struct cosched c;
 	uint64_t p[3] = { 100 * MS, 0, 3 * MS };
+	bool waiting[3] = { false, true, false };
 
 	(void)state;
 	cosched_init(&c, 1, 10 * MS);
-	assert_int_equal(cosched_step(&c, p, 0), 0);
+	assert_int_equal(cosched_step(&c, p, waiting, 0), 0);
 	cosched_init(&c, 3, 10 * MS);
-	assert_int_equal(cosched_step(&c, p, 0), 1);            /* only vCPU 0 */
+	assert_int_equal(cosched_step(&c, p, waiting, 0), 1);   /* only vCPU 0 */
+	assert_true(c.held[0] && c.hold_lag[0] == 1);
 	cosched_set_bound(&c, 200 * MS);
-	assert_int_equal(cosched_step(&c, p, MS), 0);           /* within half: released */
+	assert_int_equal(c.max_hold_ns, 200 * MS);
+	assert_int_equal(cosched_step(&c, p, waiting, 150 * MS), 1);    /* longer now */
+	assert_int_equal(cosched_step(&c, p, waiting, 200 * MS), 0);
+	assert_int_equal(c.timeouts, 1);
 	assert_int_equal(cosched_hist_bound_ms(0), 1);
 	assert_int_equal(cosched_hist_bound_ms(COSCHED_HIST_BUCKETS - 1), 0);
 }
@@ -502,9 +614,11 @@ int main(void)
 		cmocka_unit_test(test_weight_monotonic_inverse),
 		cmocka_unit_test(test_classify_raw),
 		cmocka_unit_test(test_classifier_hysteresis),
+		cmocka_unit_test(test_classifier_dd_trace),
 		cmocka_unit_test(test_weight_steps),
-		cmocka_unit_test(test_cosched_holds_leader),
-		cmocka_unit_test(test_cosched_forced_release),
+		cmocka_unit_test(test_cosched_useful_hold),
+		cmocka_unit_test(test_cosched_timeout),
+		cmocka_unit_test(test_cosched_laggard_not_waiting),
 		cmocka_unit_test(test_cosched_single_and_bound),
 		TREE(test_cgroup_v1_layout),
 		TREE(test_cgroup_v2_layout),
