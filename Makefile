@@ -4,7 +4,7 @@
 CC      ?= gcc
 PREFIX  ?= /usr/local
 BUILD   := build
-PKGS    := liburing libcjson libcrypto ext2fs
+PKGS    := liburing libcjson nettle ext2fs
 VERSION := 0.1.0
 
 # Debian 12's libfdt-dev ships no pkg-config file: fall back to -lfdt.

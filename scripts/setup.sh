@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
     gcc make pkg-config libc6-dev
-    liburing-dev libfdt-dev libcjson-dev libcmocka-dev libssl-dev libext2fs-dev
+    liburing-dev libfdt-dev libcjson-dev libcmocka-dev nettle-dev libext2fs-dev
     linux-image-cloud-amd64 linux-image-amd64 busybox-static kmod cpio gzip xz-utils zstd lz4
     qemu-system-x86 device-tree-compiler python3
     gnuplot-nox

@@ -3,7 +3,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <ext2fs/ext2fs.h>
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,36 +48,31 @@ void isp_image_close(struct isp_image *img)
 
 static int image_hash_ino(ext2_filsys fs, ext2_ino_t ino, uint8_t sha[ISP_SHA256_LEN])
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    struct sha256_ctx md;
     ext2_file_t f = NULL;
     char buf[65536];
     __u64 size = 0, done = 0;
-    unsigned got, n = 0;
+    unsigned got;
     int ret = -EIO;
 
-    if (!md)
-        return -ENOMEM;
     if (ext2fs_file_open(fs, ino, 0, &f) || ext2fs_file_get_lsize(f, &size))
         goto out;
     ret = -EFBIG;
     if (size > ISP_IMAGE_FILE_MAX)
         goto out;
     ret = -EIO;
-    if (!EVP_DigestInit_ex(md, EVP_sha256(), NULL))
-        goto out;
+    sha256_init(&md);
     while (done < size) {
         if (ext2fs_file_read(f, buf, sizeof(buf), &got) || !got)
             goto out;
-        if (!EVP_DigestUpdate(md, buf, got))
-            goto out;
+        sha256_update(&md, got, (const uint8_t *)buf);
         done += got;
     }
-    if (EVP_DigestFinal_ex(md, sha, &n) && n == ISP_SHA256_LEN)
-        ret = 0;
+    sha256_digest(&md, SHA256_DIGEST_SIZE, sha);
+    ret = 0;
 out:
     if (f)
         ext2fs_file_close(f);
-    EVP_MD_CTX_free(md);
     return ret;
 }
 

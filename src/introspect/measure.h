@@ -1,4 +1,4 @@
-/* SHA-256 (libcrypto EVP) of host buffers and of guest virtual ranges. */
+/* SHA-256 (nettle) of host buffers and of guest virtual ranges. */
 #ifndef KVMM_INTROSPECT_MEASURE_H
 #define KVMM_INTROSPECT_MEASURE_H
 
