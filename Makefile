@@ -4,12 +4,18 @@
 CC      ?= gcc
 PREFIX  ?= /usr/local
 BUILD   := build
-PKGS    := liburing libcjson nettle ext2fs
+# Small libraries are linked statically: only the code kvmm uses becomes
+# resident, which keeps the VMM's own memory beside the guest's small.
+STATIC_PKGS := liburing nettle ext2fs
+DYN_PKGS    := libcjson
+PKGS        := $(STATIC_PKGS) $(DYN_PKGS)
 VERSION := 0.1.0
 
 # Debian 12's libfdt-dev ships no pkg-config file: fall back to -lfdt.
 pc_cflags = $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(shell pkg-config --cflags libfdt 2>/dev/null)
-pc_libs   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(shell pkg-config --libs libfdt 2>/dev/null || echo -lfdt)
+pc_libs   = -Wl,-Bstatic $(shell pkg-config --static --libs $(STATIC_PKGS) 2>/dev/null) \
+            $(shell pkg-config --static --libs libfdt 2>/dev/null || echo -lfdt) \
+            -Wl,-Bdynamic $(shell pkg-config --libs $(DYN_PKGS) 2>/dev/null)
 
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2
 BASEFLAGS = -std=gnu11 -g -D_GNU_SOURCE -DKVMM_VERSION='"$(VERSION)"' -Isrc -I$(BUILD)/gen $(WARN) $(pc_cflags)

@@ -180,9 +180,24 @@ static void log_level_from_env(void)
         log_set_level(LOG_ERROR);
 }
 
+/* Thread stacks of 1 MiB: plenty for every kvmm thread, and smaller than a
+ * 2 MiB huge page, so transparent huge pages never back a stack with
+ * memory it does not use. */
+static void thread_stacks_init(void)
+{
+    pthread_attr_t attr;
+
+    if (pthread_attr_init(&attr))
+        return;
+    if (!pthread_attr_setstacksize(&attr, 1 << 20))
+        pthread_setattr_default_np(&attr);
+    pthread_attr_destroy(&attr);
+}
+
 int main(int argc, char **argv)
 {
     log_level_from_env();
+    thread_stacks_init();
     if (argc < 2) {
         fputs(cli_main_usage(), stderr);
         return EXIT_USAGE;
