@@ -27,7 +27,6 @@ int guest_mem_init(struct guest_mem *mem, uint64_t ram_size)
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return -errno;
-    madvise(p, ram_size, MADV_MERGEABLE);
     mem->base = p;
     mem->map_size = ram_size;
     mem->ram_size = ram_size;
