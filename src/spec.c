@@ -7,6 +7,7 @@
  * share one set of rules and one wording of every error.
  */
 #include "spec.h"
+#include "spec_json.h"
 #include "spec_dev.h"
 #include "spec_net.h"
 #include "spec_sched.h"
@@ -59,7 +60,7 @@ static const char *const spec_field_keys[VM_FIELD_COUNT] = {
 
 /* ---- messages --------------------------------------------------------- */
 
-static int __attribute__((format(printf, 4, 5)))
+int __attribute__((format(printf, 4, 5)))
 spec_fail(char *err, size_t errlen, const char *label, const char *fmt, ...)
 {
 	size_t n;
@@ -761,8 +762,8 @@ static void spec_json_describe(const cJSON *v, char *buf, size_t len)
 	}
 }
 
-static int spec_json_fail_expected(const char *expected, const cJSON *v,
-				   const char *label, char *err, size_t errlen)
+int spec_json_fail_expected(const char *expected, const cJSON *v,
+			    const char *label, char *err, size_t errlen)
 {
 	char got[SPEC_GOT_LEN];
 
@@ -785,7 +786,7 @@ static bool spec_json_int(const cJSON *v, double *out)
 }
 
 /* Does an earlier member of `obj` have the same key as `item`? */
-static bool spec_json_key_repeated(const cJSON *obj, const cJSON *item)
+bool spec_json_key_repeated(const cJSON *obj, const cJSON *item)
 {
 	const cJSON *p;
 

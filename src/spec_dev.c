@@ -3,6 +3,7 @@
  * See docs/spec.md.
  */
 #include "spec_dev.h"
+#include "spec_json.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -19,55 +20,15 @@
 
 static const char disk_keys[] = "path, read_only, serial, cache";
 
-static int __attribute__((format(printf, 4, 5)))
-dev_fail(char *err, size_t errlen, const char *label, const char *fmt, ...)
-{
-	size_t n;
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return -EINVAL;
-	n = (size_t)snprintf(err, errlen, "%s: ", label && *label ? label : "(root)");
-	if (n < errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err + n, errlen - n, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 static int dev_fail_nomem(char *err, size_t errlen, const char *label)
 {
-	dev_fail(err, errlen, label, "out of memory");
+	spec_fail(err, errlen, label, "out of memory");
 	return -ENOMEM;
 }
 
 /* A value as it appears after "got " (strings quoted, shortened). */
-static void dev_describe(const cJSON *v, char *buf, size_t len)
-{
-	if (cJSON_IsString(v))
-		snprintf(buf, len, "\"%.40s%s\"", v->valuestring,
-			 strlen(v->valuestring) > 40 ? "..." : "");
-	else if (cJSON_IsBool(v))
-		snprintf(buf, len, "%s", cJSON_IsTrue(v) ? "true" : "false");
-	else if (cJSON_IsNumber(v))
-		snprintf(buf, len, "%g", v->valuedouble);
-	else if (cJSON_IsNull(v))
-		snprintf(buf, len, "null");
-	else if (cJSON_IsArray(v))
-		snprintf(buf, len, "an array");
-	else
-		snprintf(buf, len, "an object");
-}
 
-static int dev_json_expected(const char *what, const cJSON *v, const char *label,
-			     char *err, size_t errlen)
-{
-	char got[64];
-
-	dev_describe(v, got, sizeof(got));
-	return dev_fail(err, errlen, label, "expected %s, got %s", what, got);
-}
 
 static char *dev_path_resolve(const char *base_dir, const char *path)
 {
@@ -98,7 +59,7 @@ static int disk_serial_set(struct spec_disk *d, const char *s, const char *label
 			   size_t errlen)
 {
 	if (!serial_ok(s))
-		return dev_fail(err, errlen, label,
+		return spec_fail(err, errlen, label,
 				"expected at most 20 printable ASCII characters, got \"%.40s\"", s);
 	snprintf(d->serial, sizeof(d->serial), "%s", s);
 	return 0;
@@ -112,7 +73,7 @@ static int disk_cache_set(struct spec_disk *d, const char *s, const char *label,
 	else if (!strcmp(s, "writeback"))
 		d->cache = DISK_CACHE_WRITEBACK;
 	else
-		return dev_fail(err, errlen, label,
+		return spec_fail(err, errlen, label,
 				"expected \"none\" or \"writeback\", got \"%.40s\"", s);
 	return 0;
 }
@@ -121,7 +82,7 @@ static int disk_path_set(struct spec_disk *d, const char *s, const char *base_di
 			 const char *label, char *err, size_t errlen)
 {
 	if (!*s)
-		return dev_fail(err, errlen, label, "expected a non-empty path, got \"\"");
+		return spec_fail(err, errlen, label, "expected a non-empty path, got \"\"");
 	free(d->path);
 	d->path = dev_path_resolve(base_dir, s);
 	return d->path ? 0 : dev_fail_nomem(err, errlen, label);
@@ -133,7 +94,7 @@ static int disks_append(struct vm_spec *vm, const struct spec_disk *d, const cha
 	struct spec_disk *n;
 
 	if (vm->ndisks >= SPEC_DISKS_MAX)
-		return dev_fail(err, errlen, label, "at most %d disks", SPEC_DISKS_MAX);
+		return spec_fail(err, errlen, label, "at most %d disks", SPEC_DISKS_MAX);
 	n = realloc(vm->disks, (vm->ndisks + 1) * sizeof(*n));
 	if (!n)
 		return dev_fail_nomem(err, errlen, label);
@@ -155,7 +116,7 @@ static int disk_option_set(struct spec_disk *d, const char *opt, const char *lab
 	else if (!strncmp(opt, "cache=", 6))
 		return disk_cache_set(d, opt + 6, label, err, errlen);
 	else
-		return dev_fail(err, errlen, label,
+		return spec_fail(err, errlen, label,
 				"unknown option \"%.40s\" (expected ro, serial=S or cache=none|writeback)",
 				opt);
 	return 0;
@@ -184,13 +145,6 @@ int spec_disk_add_text(struct vm_spec *vm, const char *text, const char *base_di
 
 /* ---- JSON --------------------------------------------------------------- */
 
-static bool json_key_repeated(const cJSON *obj, const cJSON *item)
-{
-	for (const cJSON *p = obj->child; p && p != item; p = p->next)
-		if (!strcmp(p->string, item->string))
-			return true;
-	return false;
-}
 
 static int disk_json_member(struct spec_disk *d, const cJSON *obj, const cJSON *v,
 			    const char *base_dir, const char *prefix, char *err, size_t errlen)
@@ -198,18 +152,18 @@ static int disk_json_member(struct spec_disk *d, const cJSON *obj, const cJSON *
 	char label[DISK_LABEL_LEN];
 
 	snprintf(label, sizeof(label), "%.200s.%.40s", prefix, v->string);
-	if (json_key_repeated(obj, v))
-		return dev_fail(err, errlen, label, "duplicate key");
+	if (spec_json_key_repeated(obj, v))
+		return spec_fail(err, errlen, label, "duplicate key");
 	if (!strcmp(v->string, "read_only")) {
 		if (!cJSON_IsBool(v))
-			return dev_json_expected("true or false", v, label, err, errlen);
+			return spec_json_fail_expected("true or false", v, label, err, errlen);
 		d->read_only = cJSON_IsTrue(v);
 		return 0;
 	}
 	if (strcmp(v->string, "path") && strcmp(v->string, "serial") && strcmp(v->string, "cache"))
-		return dev_fail(err, errlen, label, "unknown key (expected one of: %s)", disk_keys);
+		return spec_fail(err, errlen, label, "unknown key (expected one of: %s)", disk_keys);
 	if (!cJSON_IsString(v))
-		return dev_json_expected(v->string[0] == 'c' ? "\"none\" or \"writeback\"" :
+		return spec_json_fail_expected(v->string[0] == 'c' ? "\"none\" or \"writeback\"" :
 					 v->string[0] == 's' ? "a string" : "a non-empty path",
 					 v, label, err, errlen);
 	if (!strcmp(v->string, "path"))
@@ -228,7 +182,7 @@ static int disk_json_parse(struct vm_spec *vm, const cJSON *obj, const char *bas
 	int ret = 0;
 
 	if (!cJSON_IsObject(obj))
-		return dev_json_expected("a disk object", obj, prefix, err, errlen);
+		return spec_json_fail_expected("a disk object", obj, prefix, err, errlen);
 	cJSON_ArrayForEach(v, obj) {
 		ret = disk_json_member(&d, obj, v, base_dir, prefix, err, errlen);
 		if (ret)
@@ -236,7 +190,7 @@ static int disk_json_parse(struct vm_spec *vm, const cJSON *obj, const char *bas
 	}
 	if (!ret && !d.path) {
 		snprintf(label, sizeof(label), "%.200s.path", prefix);
-		ret = dev_fail(err, errlen, label, "missing required key");
+		ret = spec_fail(err, errlen, label, "missing required key");
 	}
 	if (!ret)
 		ret = disks_append(vm, &d, prefix, err, errlen);
@@ -254,7 +208,7 @@ int spec_disks_json_set(struct vm_spec *vm, const cJSON *v, const char *base_dir
 	int ret;
 
 	if (!cJSON_IsArray(v))
-		return dev_json_expected("an array of disk objects", v, label, err, errlen);
+		return spec_json_fail_expected("an array of disk objects", v, label, err, errlen);
 	spec_disks_free(vm);
 	cJSON_ArrayForEach(item, v) {
 		snprintf(prefix, sizeof(prefix), "%.200s[%zu]", label, i++);
@@ -272,14 +226,14 @@ static int disk_check(const struct spec_disk *d, const char *label, char *err, s
 	struct stat st;
 
 	if (!d->path || !*d->path)
-		return dev_fail(err, errlen, label, "missing path");
+		return spec_fail(err, errlen, label, "missing path");
 	if (stat(d->path, &st))
-		return dev_fail(err, errlen, label, "%s: %s", d->path, strerror(errno));
+		return spec_fail(err, errlen, label, "%s: %s", d->path, strerror(errno));
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-		return dev_fail(err, errlen, label, "not a regular file or block device: %s",
+		return spec_fail(err, errlen, label, "not a regular file or block device: %s",
 				d->path);
 	if (access(d->path, d->read_only ? R_OK : R_OK | W_OK))
-		return dev_fail(err, errlen, label, "%s: %s%s", d->path, strerror(errno),
+		return spec_fail(err, errlen, label, "%s: %s%s", d->path, strerror(errno),
 				d->read_only ? "" : " (read-write; add read_only for a read-only disk)");
 	return 0;
 }
@@ -318,6 +272,6 @@ int spec_bool_set_text(bool *slot, const char *text, const char *label, char *er
 	else if (!strcmp(text, "false") || !strcmp(text, "off"))
 		*slot = false;
 	else
-		return dev_fail(err, errlen, label, "expected true or false, got \"%.40s\"", text);
+		return spec_fail(err, errlen, label, "expected true or false, got \"%.40s\"", text);
 	return 0;
 }

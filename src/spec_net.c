@@ -3,6 +3,7 @@
  * and the MAC address helpers the device uses.  See docs/spec.md.
  */
 #include "spec_net.h"
+#include "spec_json.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -17,41 +18,7 @@
 
 static const char net_keys[] = "tap, mac";
 
-static int __attribute__((format(printf, 4, 5)))
-net_fail(char *err, size_t errlen, const char *label, const char *fmt, ...)
-{
-	size_t n;
-	va_list ap;
 
-	if (!err || errlen == 0)
-		return -EINVAL;
-	n = (size_t)snprintf(err, errlen, "%s: ", label && *label ? label : "(root)");
-	if (n < errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err + n, errlen - n, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
-static int net_expected(const char *what, const cJSON *v, const char *label, char *err,
-			size_t errlen)
-{
-	char got[64];
-
-	if (cJSON_IsString(v))
-		snprintf(got, sizeof(got), "\"%.40s%s\"", v->valuestring,
-			 strlen(v->valuestring) > 40 ? "..." : "");
-	else if (cJSON_IsBool(v))
-		snprintf(got, sizeof(got), "%s", cJSON_IsTrue(v) ? "true" : "false");
-	else if (cJSON_IsNumber(v))
-		snprintf(got, sizeof(got), "%g", v->valuedouble);
-	else if (cJSON_IsNull(v))
-		snprintf(got, sizeof(got), "null");
-	else
-		snprintf(got, sizeof(got), "%s", cJSON_IsArray(v) ? "an array" : "an object");
-	return net_fail(err, errlen, label, "expected %s, got %s", what, got);
-}
 
 /* ---- MAC addresses ------------------------------------------------------ */
 
@@ -127,7 +94,7 @@ static int net_tap_set(struct spec_net *n, const char *s, const char *label, cha
 		       size_t errlen)
 {
 	if (!tap_name_ok(s))
-		return net_fail(err, errlen, label,
+		return spec_fail(err, errlen, label,
 				"expected an interface name of 1..%d characters from [A-Za-z0-9_.-], got \"%.40s\"",
 				SPEC_NET_TAP_MAX, s);
 	memcpy(n->tap, s, strlen(s) + 1);	/* fits: tap_name_ok() */
@@ -138,7 +105,7 @@ static int net_mac_set(struct spec_net *n, const char *s, const char *label, cha
 		       size_t errlen)
 {
 	if (!spec_mac_parse(s, n->mac))
-		return net_fail(err, errlen, label,
+		return spec_fail(err, errlen, label,
 				"expected a unicast MAC address like \"52:54:00:12:34:56\", got \"%.40s\"",
 				s);
 	n->has_mac = true;
@@ -152,19 +119,19 @@ static int nets_append(struct vm_spec *vm, const struct spec_net *n, const char 
 	struct spec_net *a;
 
 	if (vm->nnets >= SPEC_NETS_MAX)
-		return net_fail(err, errlen, tap_label, "at most %d NICs", SPEC_NETS_MAX);
+		return spec_fail(err, errlen, tap_label, "at most %d NICs", SPEC_NETS_MAX);
 	for (size_t i = 0; i < vm->nnets; i++) {
 		if (!strcmp(vm->nets[i].tap, n->tap))
-			return net_fail(err, errlen, tap_label,
+			return spec_fail(err, errlen, tap_label,
 					"duplicate TAP device \"%s\" (also used by nets[%zu])",
 					n->tap, i);
 		if (n->has_mac && vm->nets[i].has_mac && !memcmp(vm->nets[i].mac, n->mac, 6))
-			return net_fail(err, errlen, mac_label,
+			return spec_fail(err, errlen, mac_label,
 					"duplicate MAC address (also used by nets[%zu])", i);
 	}
 	a = realloc(vm->nets, (vm->nnets + 1) * sizeof(*a));
 	if (!a) {
-		net_fail(err, errlen, tap_label, "out of memory");
+		spec_fail(err, errlen, tap_label, "out of memory");
 		return -ENOMEM;
 	}
 	vm->nets = a;
@@ -178,16 +145,16 @@ static int net_option_set(struct spec_net *n, const char *opt, bool *seen_tap,
 {
 	if (!strncmp(opt, "tap=", 4)) {
 		if (*seen_tap)
-			return net_fail(err, errlen, label, "tap= given twice");
+			return spec_fail(err, errlen, label, "tap= given twice");
 		*seen_tap = true;
 		return net_tap_set(n, opt + 4, label, err, errlen);
 	}
 	if (!strncmp(opt, "mac=", 4)) {
 		if (n->has_mac)
-			return net_fail(err, errlen, label, "mac= given twice");
+			return spec_fail(err, errlen, label, "mac= given twice");
 		return net_mac_set(n, opt + 4, label, err, errlen);
 	}
-	return net_fail(err, errlen, label,
+	return spec_fail(err, errlen, label,
 			"unknown option \"%.40s\" (expected tap=NAME or mac=MAC)", opt);
 }
 
@@ -204,7 +171,7 @@ int spec_net_add_text(struct vm_spec *vm, const char *text, const char *label, c
 		size_t len = strcspn(p, ",");
 
 		if (len == 0 || len >= sizeof(opt))
-			return net_fail(err, errlen, label,
+			return spec_fail(err, errlen, label,
 					"expected tap=NAME[,mac=MAC], got \"%.60s\"", text);
 		memcpy(opt, p, len);
 		opt[len] = '\0';
@@ -214,19 +181,11 @@ int spec_net_add_text(struct vm_spec *vm, const char *text, const char *label, c
 		p += len + 1;
 	}
 	if (!ret && !seen_tap)
-		ret = net_fail(err, errlen, label, "missing tap=NAME");
+		ret = spec_fail(err, errlen, label, "missing tap=NAME");
 	return ret ? ret : nets_append(vm, &n, label, label, err, errlen);
 }
 
 /* ---- JSON ------------------------------------------------------------------- */
-
-static bool key_repeated(const cJSON *obj, const cJSON *item)
-{
-	for (const cJSON *p = obj->child; p && p != item; p = p->next)
-		if (!strcmp(p->string, item->string))
-			return true;
-	return false;
-}
 
 static int net_json_member(struct spec_net *n, const cJSON *obj, const cJSON *v,
 			   const char *prefix, char *err, size_t errlen)
@@ -235,12 +194,12 @@ static int net_json_member(struct spec_net *n, const cJSON *obj, const cJSON *v,
 	bool tap = !strcmp(v->string, "tap");
 
 	snprintf(label, sizeof(label), "%.200s.%.40s", prefix, v->string);
-	if (key_repeated(obj, v))
-		return net_fail(err, errlen, label, "duplicate key");
+	if (spec_json_key_repeated(obj, v))
+		return spec_fail(err, errlen, label, "duplicate key");
 	if (!tap && strcmp(v->string, "mac"))
-		return net_fail(err, errlen, label, "unknown key (expected one of: %s)", net_keys);
+		return spec_fail(err, errlen, label, "unknown key (expected one of: %s)", net_keys);
 	if (!cJSON_IsString(v))
-		return net_expected(tap ? "an interface name" : "a MAC address string", v, label,
+		return spec_json_fail_expected(tap ? "an interface name" : "a MAC address string", v, label,
 				    err, errlen);
 	if (tap)
 		return net_tap_set(n, v->valuestring, label, err, errlen);
@@ -256,7 +215,7 @@ static int net_json_parse(struct vm_spec *vm, const cJSON *obj, const char *pref
 	int ret;
 
 	if (!cJSON_IsObject(obj))
-		return net_expected("a NIC object", obj, prefix, err, errlen);
+		return spec_json_fail_expected("a NIC object", obj, prefix, err, errlen);
 	cJSON_ArrayForEach(v, obj) {
 		ret = net_json_member(&n, obj, v, prefix, err, errlen);
 		if (ret)
@@ -265,7 +224,7 @@ static int net_json_parse(struct vm_spec *vm, const cJSON *obj, const char *pref
 	snprintf(tap_label, sizeof(tap_label), "%.200s.tap", prefix);
 	snprintf(mac_label, sizeof(mac_label), "%.200s.mac", prefix);
 	if (!n.tap[0])
-		return net_fail(err, errlen, tap_label, "missing required key");
+		return spec_fail(err, errlen, tap_label, "missing required key");
 	return nets_append(vm, &n, tap_label, mac_label, err, errlen);
 }
 
@@ -278,7 +237,7 @@ int spec_nets_json_set(struct vm_spec *vm, const cJSON *v, const char *label, ch
 	int ret;
 
 	if (!cJSON_IsArray(v))
-		return net_expected("an array of NIC objects", v, label, err, errlen);
+		return spec_json_fail_expected("an array of NIC objects", v, label, err, errlen);
 	spec_nets_free(vm);
 	cJSON_ArrayForEach(item, v) {
 		snprintf(prefix, sizeof(prefix), "%.200s[%zu]", label, i++);

@@ -4,6 +4,7 @@
  * docs/scheduling.md.
  */
 #include "spec_sched.h"
+#include "spec_json.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -20,48 +21,8 @@
 static const char sched_keys[] = "cgroup_root, cgroup_parent, weight, io_weight, "
 	"vcpu_weights, vcpu_affinity, io_affinity, adaptive, coschedule";
 
-static int __attribute__((format(printf, 4, 5)))
-sched_fail(char *err, size_t errlen, const char *label, const char *fmt, ...)
-{
-	size_t n;
-	va_list ap;
 
-	if (!err || errlen == 0)
-		return -EINVAL;
-	n = (size_t)snprintf(err, errlen, "%s: ", label && *label ? label : "(root)");
-	if (n < errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err + n, errlen - n, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
-static int sched_expected(const char *what, const cJSON *v, const char *label, char *err,
-			  size_t errlen)
-{
-	char got[64];
-
-	if (cJSON_IsString(v))
-		snprintf(got, sizeof(got), "\"%.40s\"", v->valuestring);
-	else if (cJSON_IsBool(v))
-		snprintf(got, sizeof(got), "%s", cJSON_IsTrue(v) ? "true" : "false");
-	else if (cJSON_IsNumber(v))
-		snprintf(got, sizeof(got), "%g", v->valuedouble);
-	else if (cJSON_IsNull(v))
-		snprintf(got, sizeof(got), "null");
-	else
-		snprintf(got, sizeof(got), "%s", cJSON_IsArray(v) ? "an array" : "an object");
-	return sched_fail(err, errlen, label, "expected %s, got %s", what, got);
-}
-
-static bool key_repeated(const cJSON *obj, const cJSON *item)
-{
-	for (const cJSON *p = obj->child; p && p != item; p = p->next)
-		if (!strcmp(p->string, item->string))
-			return true;
-	return false;
-}
 
 static int uint_get(const cJSON *v, unsigned lo, unsigned hi, unsigned *out,
 		    const char *label, char *err, size_t errlen)
@@ -71,7 +32,7 @@ static int uint_get(const cJSON *v, unsigned lo, unsigned hi, unsigned *out,
 	snprintf(what, sizeof(what), "an integer %u..%u", lo, hi);
 	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) ||
 	    v->valuedouble < lo || v->valuedouble > hi)
-		return sched_expected(what, v, label, err, errlen);
+		return spec_json_fail_expected(what, v, label, err, errlen);
 	*out = (unsigned)v->valuedouble;
 	return 0;
 }
@@ -79,7 +40,7 @@ static int uint_get(const cJSON *v, unsigned lo, unsigned hi, unsigned *out,
 static int bool_get(const cJSON *v, bool *out, const char *label, char *err, size_t errlen)
 {
 	if (!cJSON_IsBool(v))
-		return sched_expected("true or false", v, label, err, errlen);
+		return spec_json_fail_expected("true or false", v, label, err, errlen);
 	*out = cJSON_IsTrue(v);
 	return 0;
 }
@@ -87,10 +48,10 @@ static int bool_get(const cJSON *v, bool *out, const char *label, char *err, siz
 static int str_get(const cJSON *v, char **out, const char *label, char *err, size_t errlen)
 {
 	if (!cJSON_IsString(v))
-		return sched_expected("a string", v, label, err, errlen);
+		return spec_json_fail_expected("a string", v, label, err, errlen);
 	free(*out);
 	*out = strdup(v->valuestring);
-	return *out ? 0 : sched_fail(err, errlen, label, "out of memory");
+	return *out ? 0 : spec_fail(err, errlen, label, "out of memory");
 }
 
 /* [0, 2, 3]: a non-empty set of host CPU numbers. */
@@ -104,7 +65,7 @@ static int cpus_get(const cJSON *v, uint64_t *mask, const char *label, char *err
 	int ret;
 
 	if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0)
-		return sched_expected("a non-empty array of host CPU numbers", v, label, err,
+		return spec_json_fail_expected("a non-empty array of host CPU numbers", v, label, err,
 				      errlen);
 	memset(mask, 0, SPEC_CPU_WORDS * sizeof(*mask));
 	cJSON_ArrayForEach(c, v) {
@@ -127,12 +88,12 @@ static int weights_get(struct spec_sched *s, const cJSON *v, const char *label, 
 
 	if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0 ||
 	    cJSON_GetArraySize(v) > SPEC_VCPUS_MAX)
-		return sched_expected("an array of weights, one per vCPU", v, label, err, errlen);
+		return spec_json_fail_expected("an array of weights, one per vCPU", v, label, err, errlen);
 	free(s->vcpu_weights);
 	s->nvcpu_weights = 0;
 	s->vcpu_weights = calloc((size_t)cJSON_GetArraySize(v), sizeof(*s->vcpu_weights));
 	if (!s->vcpu_weights)
-		return sched_fail(err, errlen, label, "out of memory");
+		return spec_fail(err, errlen, label, "out of memory");
 	cJSON_ArrayForEach(c, v) {
 		snprintf(l, sizeof(l), "%.250s[%zu]", label, n);
 		ret = uint_get(c, 1, 10000, &s->vcpu_weights[n], l, err, errlen);
@@ -153,13 +114,13 @@ static int affinity_get(struct spec_sched *s, const cJSON *v, const char *label,
 
 	if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0 ||
 	    cJSON_GetArraySize(v) > SPEC_VCPUS_MAX)
-		return sched_expected("an array of CPU lists, one per vCPU", v, label, err,
+		return spec_json_fail_expected("an array of CPU lists, one per vCPU", v, label, err,
 				      errlen);
 	free(s->vcpu_affinity);
 	s->nvcpu_affinity = 0;
 	s->vcpu_affinity = calloc((size_t)cJSON_GetArraySize(v), sizeof(*s->vcpu_affinity));
 	if (!s->vcpu_affinity)
-		return sched_fail(err, errlen, label, "out of memory");
+		return spec_fail(err, errlen, label, "out of memory");
 	cJSON_ArrayForEach(c, v) {
 		snprintf(l, sizeof(l), "%.250s[%zu]", label, n);
 		ret = cpus_get(c, s->vcpu_affinity[n], l, err, errlen);
@@ -181,7 +142,7 @@ static int adaptive_member(struct spec_sched *s, const cJSON *v, const char *l, 
 		return uint_get(v, 1, 10000, &s->min_weight, l, err, errlen);
 	if (!strcmp(v->string, "max_weight"))
 		return uint_get(v, 1, 10000, &s->max_weight, l, err, errlen);
-	return sched_fail(err, errlen, l, "unknown key (expected one of: enabled, period_ms, "
+	return spec_fail(err, errlen, l, "unknown key (expected one of: enabled, period_ms, "
 			  "min_weight, max_weight)");
 }
 
@@ -192,7 +153,7 @@ static int coschedule_member(struct spec_sched *s, const cJSON *v, const char *l
 		return bool_get(v, &s->coschedule, l, err, errlen);
 	if (!strcmp(v->string, "max_skew_ms"))
 		return uint_get(v, 1, 1000, &s->max_skew_ms, l, err, errlen);
-	return sched_fail(err, errlen, l, "unknown key (expected one of: enabled, max_skew_ms)");
+	return spec_fail(err, errlen, l, "unknown key (expected one of: enabled, max_skew_ms)");
 }
 
 typedef int (*member_fn)(struct spec_sched *s, const cJSON *v, const char *l, char *err,
@@ -206,11 +167,11 @@ static int object_walk(struct spec_sched *s, const cJSON *obj, member_fn fn, con
 	int ret;
 
 	if (!cJSON_IsObject(obj))
-		return sched_expected("an object", obj, label, err, errlen);
+		return spec_json_fail_expected("an object", obj, label, err, errlen);
 	cJSON_ArrayForEach(v, obj) {
 		snprintf(l, sizeof(l), "%.250s.%.40s", label, v->string);
-		if (key_repeated(obj, v))
-			return sched_fail(err, errlen, l, "duplicate key");
+		if (spec_json_key_repeated(obj, v))
+			return spec_fail(err, errlen, l, "duplicate key");
 		ret = fn(s, v, l, err, errlen);
 		if (ret)
 			return ret;
@@ -241,7 +202,7 @@ static int sched_member(struct spec_sched *s, const cJSON *v, const char *l, cha
 		return object_walk(s, v, adaptive_member, l, err, errlen);
 	if (!strcmp(k, "coschedule"))
 		return object_walk(s, v, coschedule_member, l, err, errlen);
-	return sched_fail(err, errlen, l, "unknown key (expected one of: %s)", sched_keys);
+	return spec_fail(err, errlen, l, "unknown key (expected one of: %s)", sched_keys);
 }
 
 void spec_sched_defaults(struct spec_sched *s)
@@ -274,7 +235,7 @@ int spec_sched_text_set(struct vm_spec *vm, const char *text, const char *label,
 	int ret;
 
 	if (!root)
-		return sched_fail(err, errlen, label, "expected a JSON object, got \"%.40s\"",
+		return spec_fail(err, errlen, label, "expected a JSON object, got \"%.40s\"",
 				  text);
 	ret = spec_sched_json_set(vm, root, label, err, errlen);
 	cJSON_Delete(root);
@@ -286,7 +247,7 @@ static int cpus_check(const uint64_t *mask, long ncpus, const char *label, char 
 {
 	for (long c = ncpus; c < SPEC_CPUS_MAX; c++)
 		if (mask[c / 64] & (1ull << (c % 64)))
-			return sched_fail(err, errlen, label, "CPU %ld: this host has %ld CPUs",
+			return spec_fail(err, errlen, label, "CPU %ld: this host has %ld CPUs",
 					  c, ncpus);
 	return 0;
 }
@@ -299,13 +260,13 @@ int spec_sched_check(const struct vm_spec *vm, const char *label, char *err, siz
 	int ret;
 
 	if (s->vcpu_weights && s->nvcpu_weights != vm->vcpus)
-		return sched_fail(err, errlen, label, "vcpu_weights has %zu entries for %u vCPUs",
+		return spec_fail(err, errlen, label, "vcpu_weights has %zu entries for %u vCPUs",
 				  s->nvcpu_weights, vm->vcpus);
 	if (s->vcpu_affinity && s->nvcpu_affinity != vm->vcpus)
-		return sched_fail(err, errlen, label, "vcpu_affinity has %zu entries for %u vCPUs",
+		return spec_fail(err, errlen, label, "vcpu_affinity has %zu entries for %u vCPUs",
 				  s->nvcpu_affinity, vm->vcpus);
 	if (s->min_weight && s->max_weight && s->min_weight > s->max_weight)
-		return sched_fail(err, errlen, label, "adaptive.min_weight %u is above "
+		return spec_fail(err, errlen, label, "adaptive.min_weight %u is above "
 				  "adaptive.max_weight %u", s->min_weight, s->max_weight);
 	for (size_t i = 0; i < s->nvcpu_affinity; i++) {
 		snprintf(l, sizeof(l), "%.250s.vcpu_affinity[%zu]", label, i);

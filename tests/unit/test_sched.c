@@ -602,7 +602,7 @@ static void test_spec_sched_errors(void **state)
 		     "{\"min_weight\": 50, \"max_weight\": 10}}}",
 		     "sched: adaptive.min_weight 50 is above adaptive.max_weight 10");
 	expect_error("{\"kernel\": \"/proc/self/exe\", \"sched\": []}",
-		     "sched: expected an object, got an array");
+		     "sched: expected an object, got an empty array");
 }
 
 #define TREE(fn) cmocka_unit_test_setup_teardown(fn, tree_setup, tree_teardown)
