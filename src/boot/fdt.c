@@ -175,6 +175,42 @@ static int add_kvmm(void *fdt, const struct fdt_config *cfg)
     return err;
 }
 
+/* The PCI host bridge: configuration space through ECAM (bus 0 only, the
+ * one kvmm models) and the 32-bit window the BARs are placed in. */
+static int add_pci(void *fdt)
+{
+    fdt32_t bus_range[2] = { cpu_to_fdt32(0), cpu_to_fdt32(0) };
+    fdt64_t reg[2] = { cpu_to_fdt64(LAYOUT_ECAM), cpu_to_fdt64(LAYOUT_ECAM_SIZE) };
+    fdt32_t ranges[7] = {
+        cpu_to_fdt32(0x02000000),       /* 32-bit memory space */
+        cpu_to_fdt32(0), cpu_to_fdt32((uint32_t)LAYOUT_PCI_MMIO),
+        cpu_to_fdt32(0), cpu_to_fdt32((uint32_t)LAYOUT_PCI_MMIO),
+        cpu_to_fdt32(0), cpu_to_fdt32((uint32_t)LAYOUT_PCI_MMIO_SIZE),
+    };
+    char name[32];
+    int err;
+
+    snprintf(name, sizeof(name), "pci@%llx", (unsigned long long)LAYOUT_ECAM);
+    err = fdt_begin_node(fdt, name);
+    if (!err)
+        err = fdt_property_string(fdt, "compatible", "pci-host-ecam-generic");
+    if (!err)
+        err = fdt_property_string(fdt, "device_type", "pci");
+    if (!err)
+        err = fdt_property_u32(fdt, "#address-cells", 3);
+    if (!err)
+        err = fdt_property_u32(fdt, "#size-cells", 2);
+    if (!err)
+        err = fdt_property(fdt, "reg", reg, sizeof(reg));
+    if (!err)
+        err = fdt_property(fdt, "bus-range", bus_range, sizeof(bus_range));
+    if (!err)
+        err = fdt_property(fdt, "ranges", ranges, sizeof(ranges));
+    if (!err)
+        err = fdt_end_node(fdt);
+    return err;
+}
+
 int fdt_build(void *buf, size_t len, const struct fdt_config *cfg)
 {
     int err = config_check(cfg);
@@ -200,6 +236,8 @@ int fdt_build(void *buf, size_t len, const struct fdt_config *cfg)
         err = add_memory(buf, cfg->mem);
     if (!err)
         err = add_cpus(buf, cfg->ncpus);
+    if (!err)
+        err = add_pci(buf);
     if (!err)
         err = add_kvmm(buf, cfg);
     if (!err)

@@ -5,6 +5,9 @@
  *       chosen { bootargs = "..."; stdout-path = "/kvmm/serial@3f8"; };
  *       memory@0 { device_type = "memory"; reg = <one pair per RAM region>; };
  *       cpus { cpu@N { device_type = "cpu"; reg = <N>; }; ... };
+ *       pci@e0000000 { compatible = "pci-host-ecam-generic"; device_type = "pci";
+ *                      reg = <ECAM base, size>; bus-range = <0 0>;
+ *                      ranges = <the BAR window>; };
  *       kvmm {                      (I/O port space: 1 address, 1 size cell)
  *           testdev@440 { compatible = "kvmm,testdev"; port = <0x440>; };
  *           serial@3f8  { compatible = "ns16550a"; port = <0x3f8>;

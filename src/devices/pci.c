@@ -66,6 +66,9 @@ struct pci_dev {
     uint32_t bar_size[PCI_NUM_BARS];
     gpa_t bar_addr[PCI_NUM_BARS];
     unsigned cap_end, cap_last;      /* where the next capability goes */
+    unsigned served_off, served_len; /* the capability the device serves */
+    const struct bus_ops *served_ops;
+    void *served_opaque;
     bool warned_bar_move;
     /* MSI-X */
     unsigned msix_nvec, msix_cap, msix_bar;
@@ -82,7 +85,8 @@ struct msi_route {
 };
 
 struct pci_bus {
-    struct vm *vm;
+    struct bus *pio, *mmio;
+    int vm_fd;                       /* < 0: no KVM (unit tests) */
     pthread_mutex_t lock;            /* config address latch, device table */
     uint32_t cf8;
     struct pci_dev *devs[PCI_MAX_DEVICES];
@@ -160,7 +164,7 @@ static int route_commit_locked(struct pci_bus *bus)
         };
     }
     t->nr = n;
-    ret = kvm_ioctl(vm_fd(bus->vm), KVM_SET_GSI_ROUTING, t);
+    ret = bus->vm_fd < 0 ? 0 : kvm_ioctl(bus->vm_fd, KVM_SET_GSI_ROUTING, t);
     free(t);
     return ret < 0 ? ret : 0;
 }
@@ -253,6 +257,11 @@ bool pci_msix_enabled(struct pci_dev *d)
     on = msix_on(d);
     pthread_mutex_unlock(&d->lock);
     return on;
+}
+
+int pci_msix_irqfd(const struct pci_dev *d, unsigned v)
+{
+    return v < d->msix_nvec ? d->irqfd[v] : -1;
 }
 
 static void msix_bar_read(void *opaque, uint64_t off, uint8_t *data, unsigned len)
@@ -351,7 +360,8 @@ static int msix_irqfds_setup(struct pci_dev *d)
         if (d->irqfd[v] < 0)
             return -errno;
         irqfd.fd = (uint32_t)d->irqfd[v];
-        ret = kvm_ioctl(vm_fd(d->bus->vm), KVM_IRQFD, &irqfd);
+        if (d->bus->vm_fd >= 0)
+            ret = kvm_ioctl(d->bus->vm_fd, KVM_IRQFD, &irqfd);
     }
     return ret;
 }
@@ -376,6 +386,23 @@ static void cfg_bar_fixup(struct pci_dev *d, unsigned bar)
         log_warn("%s: guest moved BAR%u to 0x%x; it stays at 0x%llx",
                  d->name, bar, v, (unsigned long long)d->bar_addr[bar]);
     }
+}
+
+/* Hand the part of an access that falls in the served capability's body
+ * to the device; called without the device lock (the device's handler
+ * may take its own lock, which is held around pci_msix_notify()). */
+static void cfg_served(struct pci_dev *d, unsigned off, uint8_t *data, unsigned len,
+                       bool is_write)
+{
+    unsigned lo = d->served_off + 2, hi = d->served_off + d->served_len;
+    unsigned a = off > lo ? off : lo, b = off + len < hi ? off + len : hi;
+
+    if (!d->served_ops || a >= b)
+        return;
+    if (is_write)
+        d->served_ops->write(d->served_opaque, a - d->served_off, data + (a - off), b - a);
+    else
+        d->served_ops->read(d->served_opaque, a - d->served_off, data + (a - off), b - a);
 }
 
 static void cfg_write(struct pci_dev *d, unsigned off, const uint8_t *data, unsigned len)
@@ -403,6 +430,7 @@ static void cfg_write(struct pci_dev *d, unsigned off, const uint8_t *data, unsi
         msix_flush_pending(d);
     }
     pthread_mutex_unlock(&d->lock);
+    cfg_served(d, off, (uint8_t *)data, len, true);
 }
 
 static void cfg_read(struct pci_dev *d, unsigned off, uint8_t *data, unsigned len)
@@ -413,6 +441,7 @@ static void cfg_read(struct pci_dev *d, unsigned off, uint8_t *data, unsigned le
     pthread_mutex_lock(&d->lock);
     memcpy(data, &d->cfg[off], len);
     pthread_mutex_unlock(&d->lock);
+    cfg_served(d, off, data, len, false);
 }
 
 /* One config access of bus 0: slot, register, data. */
@@ -522,6 +551,23 @@ int pci_cap_add(struct pci_dev *d, const void *cap, unsigned len)
     return (int)off;
 }
 
+int pci_cap_add_served(struct pci_dev *d, const void *cap, unsigned len,
+                       const struct bus_ops *ops, void *opaque)
+{
+    int off;
+
+    if (d->served_ops || !ops || !ops->read || !ops->write)
+        return -EINVAL;
+    off = pci_cap_add(d, cap, len);
+    if (off < 0)
+        return off;
+    d->served_off = (unsigned)off;
+    d->served_len = len;
+    d->served_ops = ops;
+    d->served_opaque = opaque;
+    return off;
+}
+
 gpa_t pci_bar_addr(const struct pci_dev *d, unsigned bar)
 {
     return bar < PCI_NUM_BARS ? d->bar_addr[bar] : 0;
@@ -560,7 +606,7 @@ static int pci_bar_place(struct pci_dev *d, unsigned bar, uint32_t size,
         return -EINVAL;
     if (addr + size > LAYOUT_PCI_MMIO + LAYOUT_PCI_MMIO_SIZE)
         return -ENOSPC;
-    ret = bus_register(vm_mmio_bus(bus->vm), addr, size, ops, opaque, d->name);
+    ret = bus_register(bus->mmio, addr, size, ops, opaque, d->name);
     if (ret)
         return ret;
     bus->mmio_next = addr + size;
@@ -628,7 +674,7 @@ int pci_dev_add(struct pci_bus *bus, const struct pci_dev_desc *desc, struct pci
     return 0;
 }
 
-int pci_bus_create(struct vm *vm, struct pci_bus **out)
+int pci_bus_create_on(struct bus *pio, struct bus *mmio, int vm_fd, struct pci_bus **out)
 {
     static const struct pci_dev_desc bridge = {
         .name = "host-bridge", .vendor = HOST_BRIDGE_VENDOR, .device = HOST_BRIDGE_DEVICE,
@@ -640,16 +686,18 @@ int pci_bus_create(struct vm *vm, struct pci_bus **out)
 
     if (!bus)
         return -ENOMEM;
-    bus->vm = vm;
+    bus->pio = pio;
+    bus->mmio = mmio;
+    bus->vm_fd = vm_fd;
     bus->mmio_next = LAYOUT_PCI_MMIO;
     bus->next_gsi = MSI_FIRST_GSI;
     pthread_mutex_init(&bus->lock, NULL);
     pthread_mutex_init(&bus->route_lock, NULL);
-    ret = bus_register(vm_pio_bus(vm), PCI_PORT_ADDR, 4, &pio_addr_ops, bus, "pci-addr");
+    ret = bus_register(pio, PCI_PORT_ADDR, 4, &pio_addr_ops, bus, "pci-addr");
     if (!ret)
-        ret = bus_register(vm_pio_bus(vm), PCI_PORT_DATA, 4, &pio_data_ops, bus, "pci-data");
+        ret = bus_register(pio, PCI_PORT_DATA, 4, &pio_data_ops, bus, "pci-data");
     if (!ret)
-        ret = bus_register(vm_mmio_bus(vm), LAYOUT_ECAM, LAYOUT_ECAM_SIZE, &ecam_ops, bus, "ecam");
+        ret = bus_register(mmio, LAYOUT_ECAM, LAYOUT_ECAM_SIZE, &ecam_ops, bus, "ecam");
     if (!ret)
         ret = pci_dev_add(bus, &bridge, &hb);
     if (ret) {
@@ -658,6 +706,11 @@ int pci_bus_create(struct vm *vm, struct pci_bus **out)
     }
     *out = bus;
     return 0;
+}
+
+int pci_bus_create(struct vm *vm, struct pci_bus **out)
+{
+    return pci_bus_create_on(vm_pio_bus(vm), vm_mmio_bus(vm), vm_fd(vm), out);
 }
 
 void pci_bus_destroy(struct pci_bus *bus)

@@ -11,6 +11,7 @@
 #include "types.h"
 
 struct vm;
+struct bus;
 struct bus_ops;
 struct pci_bus;
 struct pci_dev;
@@ -36,6 +37,10 @@ struct pci_dev_desc {
 
 /* The VM's PCI bus and host bridge; registers the config ports and ECAM. */
 int pci_bus_create(struct vm *vm, struct pci_bus **out) WUR;
+/* The same on given buses.  vm_fd < 0 runs without KVM (unit tests): no
+ * GSI routes, and each MSI-X vector's irqfd is a plain eventfd that
+ * counts the interrupts raised through it. */
+int pci_bus_create_on(struct bus *pio, struct bus *mmio, int vm_fd, struct pci_bus **out) WUR;
 void pci_bus_destroy(struct pci_bus *bus);
 
 /* Give the device a slot and place its BARs on the MMIO bus. */
@@ -43,6 +48,11 @@ int pci_dev_add(struct pci_bus *bus, const struct pci_dev_desc *desc, struct pci
 /* Append a capability (cap[0] = id; cap[1], the next pointer, is filled
  * in); returns its offset in config space or -errno.  Only before start. */
 int pci_cap_add(struct pci_dev *dev, const void *cap, unsigned len) WUR;
+/* Append a capability whose body the device serves itself: accesses to
+ * its bytes after the id and next pointer go to ops, with the offset in
+ * the capability and without this module's locks held.  One per device. */
+int pci_cap_add_served(struct pci_dev *dev, const void *cap, unsigned len,
+                       const struct bus_ops *ops, void *opaque) WUR;
 gpa_t pci_bar_addr(const struct pci_dev *dev, unsigned bar);
 unsigned pci_dev_slot(const struct pci_dev *dev);
 
@@ -51,5 +61,7 @@ unsigned pci_dev_slot(const struct pci_dev *dev);
  * -ENOENT when MSI-X is off or the vector is out of range. */
 int pci_msix_notify(struct pci_dev *dev, unsigned vec);
 bool pci_msix_enabled(struct pci_dev *dev);
+/* The eventfd behind vector vec, or -1 (for tests and diagnostics). */
+int pci_msix_irqfd(const struct pci_dev *dev, unsigned vec);
 
 #endif

@@ -93,7 +93,7 @@ static void test_root_and_chosen(void **state)
     assert_u32_prop("/", "#size-cells", 2);
     assert_str_prop("/chosen", "bootargs", "console=ttyS0 quiet");
     assert_str_prop("/chosen", "stdout-path", "/kvmm/serial@3f8");
-    assert_int_equal(count_subnodes("/"), 4); /* chosen memory cpus kvmm */
+    assert_int_equal(count_subnodes("/"), 5); /* chosen memory cpus pci kvmm */
 }
 
 static void test_no_cmdline(void **state)
@@ -201,6 +201,32 @@ static void test_kvmm_devices(void **state)
     assert_int_equal(count_subnodes("/kvmm/params"), 0);
     assert_int_equal(fdt_first_property_offset(buf, fdt_path_offset(buf, "/kvmm/params")),
                      -FDT_ERR_NOTFOUND);
+}
+
+/* Payloads find PCI configuration space through the host bridge node. */
+static void test_pci_host(void **state)
+{
+    struct fdt_config cfg;
+    struct guest_mem mem;
+    const fdt32_t *p;
+    int len;
+
+    config_init(&cfg, &mem);
+    assert_int_equal(fdt_build(buf, sizeof(buf), &cfg), 0);
+    assert_str_prop("/pci@e0000000", "compatible", "pci-host-ecam-generic");
+    assert_str_prop("/pci@e0000000", "device_type", "pci");
+    p = prop("/pci@e0000000", "reg", &len);
+    assert_int_equal(len, 16);
+    assert_int_equal(fdt32_to_cpu(p[1]), LAYOUT_ECAM);
+    assert_int_equal(fdt32_to_cpu(p[3]), LAYOUT_ECAM_SIZE);
+    p = prop("/pci@e0000000", "bus-range", &len);
+    assert_int_equal(len, 8);
+    assert_int_equal(fdt32_to_cpu(p[0]), 0);
+    assert_int_equal(fdt32_to_cpu(p[1]), 0);
+    p = prop("/pci@e0000000", "ranges", &len);
+    assert_int_equal(len, 28);
+    assert_int_equal(fdt32_to_cpu(p[2]), LAYOUT_PCI_MMIO);
+    assert_int_equal(fdt32_to_cpu(p[6]), LAYOUT_PCI_MMIO_SIZE);
 }
 
 static void test_params(void **state)
@@ -330,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_kvmm_devices),
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_bad_params),
+        cmocka_unit_test(test_pci_host),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_too_small),
         cmocka_unit_test(test_write_file),

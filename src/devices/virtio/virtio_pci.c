@@ -30,6 +30,7 @@
 #define VIRTIO_PCI_CAP_NOTIFY 2
 #define VIRTIO_PCI_CAP_ISR    3
 #define VIRTIO_PCI_CAP_DEVICE 4
+#define VIRTIO_PCI_CAP_PCI_CFG 5
 #define PCI_CAP_ID_VNDR       0x09
 
 /* BAR 0 layout */
@@ -57,6 +58,15 @@ struct virtio_pci_notify_cap {
 };
 _Static_assert(sizeof(struct virtio_pci_notify_cap) == 20, "virtio_pci_notify_cap layout");
 
+/* The PCI configuration access window (virtio 1.2, 4.1.4.9): the driver
+ * sets bar, offset and length, then reads or writes data to access the
+ * BAR through config space. */
+struct virtio_pci_cfg_cap {
+    struct virtio_pci_cap cap;
+    uint8_t data[4];
+};
+_Static_assert(sizeof(struct virtio_pci_cfg_cap) == 20, "virtio_pci_cfg_cap layout");
+
 struct vq_state {
     struct virtio_dev *vdev;
     unsigned index;
@@ -80,6 +90,7 @@ struct virtio_dev {
     uint8_t status, config_gen;
     uint8_t isr;            /* atomic: read-to-clear by the driver */
     bool broken;
+    struct virtio_pci_cfg_cap cfg_win;  /* under lock */
     uint64_t kicks, interrupts;
     struct vq_state q[VIRTIO_MAX_QUEUES];
 };
@@ -382,6 +393,78 @@ static void bar0_write(void *opaque, uint64_t off, const uint8_t *data, unsigned
 
 static const struct bus_ops bar0_ops = { .read = bar0_read, .write = bar0_write };
 
+/* ---- PCI configuration access window --------------------------------------- */
+
+#define CFG_WIN_DATA offsetof(struct virtio_pci_cfg_cap, data)
+
+/* The BAR 0 access the window describes; false when it is not one the
+ * driver may make (only BAR 0 exists for it; length 1, 2 or 4, aligned,
+ * inside the BAR). */
+static bool cfg_win_target(const struct virtio_pci_cfg_cap *w, uint32_t *off, unsigned *len)
+{
+    uint32_t l = w->cap.length, o = w->cap.offset;
+
+    if (w->cap.bar != 0 || (l != 1 && l != 2 && l != 4) || o % l || (uint64_t)o + l > BAR0_SIZE)
+        return false;
+    *off = o;
+    *len = l;
+    return true;
+}
+
+static bool overlaps_data(uint64_t off, unsigned len)
+{
+    return off < CFG_WIN_DATA + 4 && off + len > CFG_WIN_DATA;
+}
+
+static void cfg_win_read(void *opaque, uint64_t off, uint8_t *data, unsigned len)
+{
+    struct virtio_dev *vdev = opaque;
+    uint8_t buf[4] = { 0 };
+    uint32_t boff;
+    unsigned blen;
+    bool access;
+
+    virtio_dev_lock(vdev);
+    access = overlaps_data(off, len) && cfg_win_target(&vdev->cfg_win, &boff, &blen);
+    virtio_dev_unlock(vdev);
+    if (access)
+        bar0_read(vdev, boff, buf, blen);   /* takes the lock itself */
+    virtio_dev_lock(vdev);
+    if (overlaps_data(off, len))
+        memcpy(vdev->cfg_win.data, buf, sizeof(buf));
+    if (off + len <= sizeof(vdev->cfg_win))
+        memcpy(data, (uint8_t *)&vdev->cfg_win + off, len);
+    virtio_dev_unlock(vdev);
+}
+
+static void cfg_win_write(void *opaque, uint64_t off, const uint8_t *data, unsigned len)
+{
+    struct virtio_dev *vdev = opaque;
+    uint8_t *img = (uint8_t *)&vdev->cfg_win, buf[4];
+    uint32_t boff;
+    unsigned blen;
+    bool access;
+
+    if (off + len > sizeof(vdev->cfg_win))
+        return;
+    virtio_dev_lock(vdev);
+    for (unsigned i = 0; i < len; i++) {
+        uint64_t o = off + i;
+
+        /* bar, offset, length and data; the rest is read-only */
+        if (o == offsetof(struct virtio_pci_cap, bar) ||
+            o >= offsetof(struct virtio_pci_cap, offset))
+            img[o] = data[i];
+    }
+    access = overlaps_data(off, len) && cfg_win_target(&vdev->cfg_win, &boff, &blen);
+    memcpy(buf, vdev->cfg_win.data, sizeof(buf));
+    virtio_dev_unlock(vdev);
+    if (access)
+        bar0_write(vdev, boff, buf, blen);
+}
+
+static const struct bus_ops cfg_win_ops = { .read = cfg_win_read, .write = cfg_win_write };
+
 /* ---- creation -------------------------------------------------------------- */
 
 static int virtio_caps_add(struct virtio_dev *vdev)
@@ -413,6 +496,14 @@ static int virtio_caps_add(struct virtio_dev *vdev)
             return ret;
     }
     ret = pci_cap_add(vdev->pci, &n, sizeof(n));
+    if (ret < 0)
+        return ret;
+    vdev->cfg_win = (struct virtio_pci_cfg_cap){
+        .cap = { .cap_vndr = PCI_CAP_ID_VNDR, .cap_len = sizeof(vdev->cfg_win),
+                 .cfg_type = VIRTIO_PCI_CAP_PCI_CFG },
+    };
+    ret = pci_cap_add_served(vdev->pci, &vdev->cfg_win, sizeof(vdev->cfg_win), &cfg_win_ops,
+                             vdev);
     return ret < 0 ? ret : 0;
 }
 
