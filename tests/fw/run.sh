@@ -256,7 +256,7 @@ else
         test_virtio virtio_loop loop
         test_virtio virtio_outside outside
         test_virtio_absent
-        test_blk_batch blk_batch 16
+        test_blk_batch blk_batch_iodepth32 32
         test_blk_batch blk_batch_sync 80 sync
     fi
 fi
