@@ -32,7 +32,7 @@ ASAN_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit-asan/%)
 GEN_HDRS  := $(wildcard $(BUILD)/gen/*.h)
 SYSCALL_HDR ?= /usr/include/x86_64-linux-gnu/asm/unistd_64.h
 
-.PHONY: all setup run test test-only bench bench-sched clean install firmware unit
+.PHONY: all setup run test test-only bench bench-sched bench-introspect clean install firmware unit
 .DEFAULT_GOAL := all
 
 all: $(BUILD)/kvmm firmware unit
@@ -88,8 +88,14 @@ bench: setup
 	bash bench/run.sh
 
 # The scheduling experiment (docs/scheduling.md); needs root.
-bench-sched: all
+bench-sched: setup
+	$(MAKE) all
 	bash bench/sched/run.sh
+
+# Introspection overhead (docs/introspection.md, "Overhead").
+bench-introspect: setup
+	$(MAKE) all
+	bash bench/introspect.sh
 
 install: $(BUILD)/kvmm
 	install -D -m 0755 $(BUILD)/kvmm $(DESTDIR)$(PREFIX)/bin/kvmm
