@@ -85,7 +85,7 @@ test-only: all
 
 bench: setup
 	$(MAKE) all
-	bash bench/run.sh
+	bash bench/run.sh $(BENCH)
 
 # The scheduling experiment (docs/scheduling.md); needs root.
 bench-sched: setup

@@ -4,13 +4,22 @@
   boot.py run --label L --ram-mib M --timeout S --stall S --log FILE -- COMMAND...
       Start COMMAND (a VMM booting the test guest, console on stdout),
       read its output as it streams and, when the line with KVMM-INIT-OK
-      arrives, note the time and sample the VMM's memory.  Read on until
-      the guest's KVMM-TEST-DONE (NPROC= comes before it), then kill the
-      VMM (its shutdown is not measured) and print one JSON object: the
-      measurements.  Exit status 0 when the marker came, 124 on timeout
+      arrives, note the time and sample the VMM's memory, then kill the VMM
+      (the rest of the guest's run and the VMM's shutdown are not measured)
+      and print one JSON object: the measurements, with the number of CPUs
+      the guest kernel says it brought up.  Exit status 0 when the marker came, 124 on timeout
       (--timeout seconds in all, or, once the console has started, --stall
       seconds without output before the marker: a stalled boot), 1
       otherwise.
+
+  boot.py series --out DIR --first N --runs N --timeout S --stall S
+                 --budget S --ram-mib M -- LABEL=ARGVFILE...
+      The benchmark's rounds in one process: every VMM once per round, in
+      the order given, a boot that fails (times out, stalls, or the VMM
+      exits before init) retried once, rounds
+      FIRST..RUNS or until the time budget (no round is started that would
+      likely end past it).  Complete rounds' results go to
+      DIR/results.jsonl, console logs to DIR/logs/, notes to DIR/notes.txt.
 
   boot.py report RESULTS.jsonl MARKDOWN_OUT GOALS_OUT
       Medians per VMM, the ratios to QEMU, as a markdown section.
@@ -104,22 +113,9 @@ def memory_sample(pid, ram_kb):
     }
 
 
-def cmd_run(argv):
-    args = {"--label": None, "--ram-mib": "256", "--timeout": "120", "--stall": "0",
-            "--log": None}
-    while argv and argv[0] != "--":
-        key = argv.pop(0)
-        if key not in args or not argv:
-            sys.exit(f"boot.py run: bad argument {key}")
-        args[key] = argv.pop(0)
-    if not argv or argv[0] != "--" or len(argv) < 2:
-        sys.exit("boot.py run: missing -- COMMAND")
-    cmd = argv[1:]
-    ram_kb = int(args["--ram-mib"]) * 1024
-    timeout = float(args["--timeout"])
-    stall = float(args["--stall"])
-
-    res = {"label": args["--label"], "wall_ms": None, "uptime_s": None,
+def measure(label, cmd, ram_kb, timeout, stall, log_path=None):
+    """One boot; returns the result dict.  See the module's docstring."""
+    res = {"label": label, "wall_ms": None, "uptime_s": None,
            "nproc": None, "done": False, "status": None, "timed_out": False,
            "stalled": False}
     log = bytearray()
@@ -149,11 +145,11 @@ def cmd_run(argv):
             continue
         chunk = os.read(fd, 65536)
         t = time.monotonic_ns()
+        if not chunk:
+            break
         if last_output is None:
             res["first_output_ms"] = (t - t0) / 1e6
         last_output = time.monotonic()
-        if not chunk:
-            break
         log += chunk
         pending += chunk
         lines = pending.split(b"\n")
@@ -169,23 +165,32 @@ def cmd_run(argv):
                     res.update(memory_sample(proc.pid, ram_kb))
                 except OSError as e:
                     res["mem_error"] = str(e)
-                # Only the guest's last words are still to come.
-                deadline = min(deadline, time.monotonic() + 30)
-            elif found and line.startswith(b"NPROC="):
-                res["nproc"] = int(line[6:].strip() or b"0")
-            elif found and line.startswith(b"KVMM-TEST-DONE"):
+                # The CPUs the guest kernel brought up, from its log.
+                m = re.search(rb"smp: Brought up \d+ nodes?, (\d+) CPU", log)
+                if m:
+                    res["nproc"] = int(m.group(1))
                 res["done"] = True
+                break
         if len(pending) > 65536:
             pending = pending[-4096:]
+    t_kill = time.monotonic_ns()
     if proc.poll() is None:
         proc.kill()
-    res["status"] = proc.wait()
+    try:
+        res["status"] = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        # Killed but not gone: stuck in the kernel.  Nothing after this in
+        # the same environment would be comparable.
+        res["status"] = None
+        res["stuck"] = True
+    # How long the killed VMM took to go away (the next boot waits for it).
+    res["teardown_ms"] = (time.monotonic_ns() - t_kill) / 1e6
     proc.stdout.close()
     text = log.replace(b"\r\n", b"\n").decode("utf-8", "replace")
     res["warnings"] = len(re.findall(r"WARNING", text))
     res["call_traces"] = len(re.findall(r"Call Trace", text))
-    # The distinct warning lines, without the kernel's timestamps.
-    # A kernel WARN() prints its message on the line before "WARNING: CPU:".
+    # The distinct warning lines, without the kernel's timestamps.  A kernel
+    # WARN() prints its message on the line before "WARNING: CPU:".
     plain = [re.sub(r"^\[[ 0-9.]+\] ", "", l).strip() for l in text.splitlines()]
     warns = set()
     for i, l in enumerate(plain):
@@ -194,13 +199,128 @@ def cmd_run(argv):
                 l = f"{plain[i - 1]} / {l}"
             warns.add(l)
     res["warning_lines"] = sorted(warns)
-    if args["--log"]:
-        with open(args["--log"], "w") as f:
+    res["last_line"] = next((l for l in reversed(plain) if l), "")[:100]
+    if log_path:
+        with open(log_path, "w") as f:
             f.write(text)
+    return res
+
+
+def parse_opts(argv, opts, what):
+    """--key value pairs up to "--"; returns the rest after "--"."""
+    while argv and argv[0] != "--":
+        key = argv.pop(0)
+        if key not in opts or not argv:
+            sys.exit(f"boot.py {what}: bad argument {key}")
+        opts[key] = argv.pop(0)
+    return argv[1:] if argv else []
+
+
+def cmd_run(argv):
+    o = {"--label": None, "--ram-mib": "256", "--timeout": "120", "--stall": "0", "--log": None}
+    cmd = parse_opts(argv, o, "run")
+    if not cmd:
+        sys.exit("boot.py run: missing -- COMMAND")
+    res = measure(o["--label"], cmd, int(o["--ram-mib"]) * 1024, float(o["--timeout"]),
+                  float(o["--stall"]), o["--log"])
     print(json.dumps(res), flush=True)
-    if found:
+    if res["wall_ms"] is not None:
         return 0
     return 124 if res["timed_out"] else 1
+
+
+def failure(res, timeout, stall, label):
+    """Why a boot did not reach the marker, in words."""
+    last = f"last console line: `{res['last_line']}`"
+    if res["stalled"]:
+        return f"stalled (no console output for {stall:.0f} s; {last})"
+    if res["timed_out"]:
+        return f"timed out after {timeout:.0f} s ({last})"
+    if res["status"] == 0 and label.startswith("qemu"):
+        # Before init the guest cannot have powered off: with -no-reboot a
+        # guest reset (e.g. a triple fault) ends QEMU with status 0.
+        return f"QEMU exited with status 0 before init, i.e. the guest reset ({last})"
+    return f"the VMM exited with status {res['status']} before init ({last})"
+
+
+def cmd_series(argv):
+    """series --out DIR --first N --runs N --timeout S --stall S --budget S
+    --ram-mib M -- LABEL=ARGVFILE...: the interleaved rounds FIRST..RUNS.
+    ARGVFILE holds the VMM's command line, NUL-separated.  A round's results
+    go to DIR/results.jsonl when the round is complete (an interrupted round
+    leaves none), its number to DIR/rounds_done; console logs to DIR/logs/,
+    notes to DIR/notes.txt, progress to stderr."""
+    o = {"--out": None, "--first": "1", "--runs": "10", "--timeout": "150", "--stall": "45",
+         "--budget": "720", "--ram-mib": "256"}
+    specs = parse_opts(argv, o, "series")
+    vmms = []
+    for spec in specs:
+        label, _, path = spec.partition("=")
+        with open(path, "rb") as f:
+            vmms.append((label, [a.decode() for a in f.read().split(b"\0") if a]))
+    first, runs, budget = int(o["--first"]), int(o["--runs"]), float(o["--budget"])
+    timeout, stall = float(o["--timeout"]), float(o["--stall"])
+    ram_kb = int(o["--ram-mib"]) * 1024
+    out = o["--out"]
+    os.makedirs(os.path.join(out, "logs"), exist_ok=True)
+    notes = open(os.path.join(out, "notes.txt"), "a")
+
+    def note(msg):
+        print(f"boot bench: {msg}", file=sys.stderr, flush=True)
+        notes.write(msg + "\n")
+        notes.flush()
+
+    # A VMM whose first boot failed was dropped; a later session knows it
+    # from the notes.
+    dropped = set()
+    with open(os.path.join(out, "notes.txt")) as f:
+        for line in f:
+            m = re.match(r"(\S+): dropped from the benchmark", line)
+            if m:
+                dropped.add(m.group(1))
+    t_start = time.monotonic()
+    done = 0
+    for rnd in range(first, runs + 1):
+        batch = []
+        for label, cmd in vmms:
+            if label in dropped:
+                continue
+            for attempt in (1, 2):
+                log = os.path.join(out, "logs", f"{label}-{rnd}{'' if attempt == 1 else '-retry'}.log")
+                res = measure(label, cmd, ram_kb, timeout, stall, log)
+                res["round"], res["attempt"] = rnd, attempt
+                batch.append(res)
+                if res.get("stuck"):
+                    note(f"{label} round {rnd}: the VMM did not exit within 60 s of SIGKILL; "
+                         "ending this session (an unfinished round is not counted)")
+                    return 3
+                if res["wall_ms"] is not None:
+                    break
+                note(f"{'RETRY: ' if attempt == 1 else ''}{label} round {rnd}: "
+                     f"{failure(res, timeout, stall, label)}"
+                     + ("; booting it once more" if attempt == 1 else "; retry failed too"))
+            if res["wall_ms"] is None:
+                if rnd == 1:
+                    # A VMM that cannot boot this guest is not booted ten times.
+                    dropped.add(label)
+                    note(f"{label}: dropped from the benchmark after its first boot failed")
+            else:
+                print(f"boot bench: round {rnd}/{runs} {label}: init after "
+                      f"{res['wall_ms']:.0f} ms, uptime {res['uptime_s']} s", file=sys.stderr,
+                      flush=True)
+        with open(os.path.join(out, "results.jsonl"), "a") as f:
+            f.write("".join(json.dumps(r) + "\n" for r in batch))
+        with open(os.path.join(out, "rounds_done"), "w") as f:
+            f.write(f"{rnd}\n")
+        done += 1
+        elapsed = time.monotonic() - t_start
+        est = elapsed / done
+        if rnd < runs and elapsed + est > budget:
+            note(f"stopped after {rnd} of {runs} rounds: another round (~{est:.0f} s) "
+                 f"would pass the boot rounds' time budget (BENCH_BOOT_BUDGET)")
+            break
+    print(f"rounds {first}..{first + done - 1}: {time.monotonic() - t_start:.0f} s")
+    return 0
 
 
 def median(xs):
@@ -239,6 +359,7 @@ def cmd_report(argv):
             "wall_max": max([r["wall_ms"] for r in rs], default=None),
             "uptime": median([r["uptime_s"] for r in rs]),
             "first": median([r.get("first_output_ms") for r in rs]),
+            "teardown": median([r.get("teardown_ms") for r in rs]),
             "over": median([r.get("overhead_kb") for r in rs]),
             "over_anon": median([r.get("overhead_anon_kb") for r in rs]),
             "over_file": median([r.get("overhead_file_kb") for r in rs]),
@@ -256,7 +377,7 @@ def cmd_report(argv):
 
     L = []
     L.append("| VMM | boots reaching init | boot → init, wall ms (median) | min – max ms "
-             "| first console output, ms | guest uptime at init, s | guest NPROC "
+             "| first console output, ms | guest uptime at init, s | guest CPUs up "
              "| VmRSS at init, MiB | guest RAM touched, MiB "
              "| VMM RSS beyond guest RAM, MiB (anon + file) |")
     L.append("|---|---|---|---|---|---|---|---|---|---|")
@@ -281,6 +402,10 @@ def cmd_report(argv):
                       ("VMM RSS beyond guest RAM", "over")):
         L.append(f"| {name} | {fmt(ratio(med['kvmm'][key], med['qemu-q35'][key]), 2)} | "
                  f"{fmt(ratio(med['kvmm'][key], med['qemu-microvm'][key]), 2)} |")
+    L.append("")
+    L.append("Time from the kill (at the marker) until the VMM process was "
+             "gone, median: " + ", ".join(f"{k} {fmt(med[k]['teardown'])}" + (" ms" if med[k]['teardown'] is not None else "") for k in order)
+             + " (not part of any figure above).")
     L.append("")
     L.append("Largest mappings beyond guest RAM, from the run with the median figure:")
     L.append("")
@@ -337,6 +462,8 @@ def main():
     cmd, argv = sys.argv[1], sys.argv[2:]
     if cmd == "run":
         return cmd_run(argv)
+    if cmd == "series":
+        return cmd_series(argv)
     if cmd == "report" and len(argv) == 3:
         return cmd_report(argv)
     sys.exit(__doc__)

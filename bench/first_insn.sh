@@ -40,7 +40,9 @@ $cc -O2 -Wall -Wextra -Werror -o "$OUT/exec_to_first" bench/exec_to_first.c || e
 $cc -nostdlib -static -no-pie -fno-pic -Wl,-T,firmware/payload.ld -Wl,--build-id=none \
     -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack -o "$OUT/first_insn.elf" bench/first_insn.S || exit 2
 
-kvmm_cmd=(build/kvmm run --kernel "$OUT/first_insn.elf" --memory "$MEM_MIB" --console none)
+# All runs use one copy of the binary, whatever happens to build/kvmm meanwhile.
+cp build/kvmm "$OUT/kvmm" || exit 2
+kvmm_cmd=("$OUT/kvmm" run --kernel "$OUT/first_insn.elf" --memory "$MEM_MIB" --console none)
 # One run first: the payload must work, and the caches get warm.
 if ! "${kvmm_cmd[@]}" </dev/null 2>"$OUT/check.txt" >/dev/null ||
    ! grep -q "$PATTERN 0x1" "$OUT/check.txt"; then

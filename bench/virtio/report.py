@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""bench/virtio/report.py OUT WHERE SECS: section.md and goals.md of bench/virtio.sh.
+
+Reads OUT/{kvmm,qemu}.N.log, one per round (the guest's BENCH-RESULT
+lines, and kvmm's device counters printed at exit), OUT/env.txt,
+OUT/notes.txt, OUT/*.argv.  Each measure is the median over the rounds.
+"""
+import glob
+import os
+import re
+import statistics
+import sys
+
+out, where, secs = sys.argv[1], sys.argv[2], sys.argv[3]
+VMMS = ("kvmm", "qemu")
+
+
+def read(name):
+    try:
+        with open(os.path.join(out, name), errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def results(log):
+    res = {}
+    for line in log.splitlines():
+        if line.startswith("BENCH-RESULT "):
+            kv = dict(p.split("=", 1) for p in line.split()[1:] if "=" in p)
+            name = kv.pop("name", "?")
+            res[name] = {k: float(v) for k, v in kv.items()}
+    return res
+
+
+def round_of(path):
+    return int(path.rsplit(".", 2)[-2])
+
+
+rounds = sorted({round_of(p) for p in glob.glob(os.path.join(out, "*.[0-9]*.log"))})
+logs_by_round = {v: {r: read("%s.%d.log" % (v, r)) for r in rounds} for v in VMMS}
+res_by_round = {v: {r: results(logs_by_round[v][r]) for r in rounds} for v in VMMS}
+last = rounds[-1] if rounds else 0
+logs = {v: logs_by_round[v].get(last, "") for v in VMMS}
+res = {v: res_by_round[v].get(last, {}) for v in VMMS}
+
+
+def get1(res1, test, key):
+    return res1.get(test, {}).get(key)
+
+
+def per_req1(res1, test):
+    r = res1.get(test)
+    if not r or not r.get("reqs"):
+        return None
+    return r["irqs"] / r["reqs"]
+
+
+def per_round(vmm, fn, *a):
+    return {r: fn(res_by_round[vmm][r], *a) for r in rounds}
+
+
+def median(d):
+    xs = [x for x in d.values() if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def get(vmm, test, key):
+    return per_round(vmm, get1, test, key)
+
+
+def per_req(vmm, test):
+    return per_round(vmm, per_req1, test)
+
+
+# (label, getter, higher is better, goal factor or None, goal text)
+ROWS = [
+    ("4k random read QD32, IOPS", lambda v: get(v, "randread", "iops"), True, 1.3,
+     "4k QD32 IOPS ≥ 1.3× QEMU"),
+    ("1 MiB sequential read QD8, MB/s", lambda v: get(v, "seqread", "mbps"), True, 1.0,
+     "sequential read ≥ 1.0× QEMU"),
+    ("iperf3 guest→host, Mbit/s", lambda v: get(v, "guest-to-host", "mbitps"), True, 1.3,
+     "iperf3 guest→host ≥ 1.3× QEMU"),
+    ("iperf3 host→guest, Mbit/s", lambda v: get(v, "host-to-guest", "mbitps"), True, 1.3,
+     "iperf3 host→guest ≥ 1.3× QEMU"),
+    ("blk interrupts per request, 4k random", lambda v: per_req(v, "randread"), False, 0.5,
+     "blk interrupts/request (4k random) ≤ 0.5× QEMU"),
+    ("blk interrupts per request, 1 MiB seq", lambda v: per_req(v, "seqread"), False, 0.5,
+     "blk interrupts/request (1 MiB seq) ≤ 0.5× QEMU"),
+    ("net interrupts per packet, guest→host", lambda v: per_req(v, "guest-to-host"), False, 0.5,
+     "net interrupts/packet (guest→host) ≤ 0.5× QEMU"),
+    ("net interrupts per packet, host→guest", lambda v: per_req(v, "host-to-guest"), False, 0.5,
+     "net interrupts/packet (host→guest) ≤ 0.5× QEMU"),
+]
+
+
+def fmt(x):
+    if x is None:
+        return "—"
+    if x >= 100:
+        return "%.0f" % x
+    if x >= 1:
+        return "%.2f" % x
+    return "%.3f" % x
+
+
+table = ["| measure (median, rounds: %d) | kvmm | QEMU | kvmm / QEMU | per-round kvmm / QEMU |" % len(rounds),
+         "|---|---:|---:|---:|---|"]
+goals = []
+for label, getter, higher, target, goal in ROWS:
+    kr, qr = getter("kvmm"), getter("qemu")
+    k, q = median(kr), median(qr)
+    ratio = k / q if k is not None and q else None
+    rr = ", ".join("%.2f" % (kr[r] / qr[r]) if kr[r] is not None and qr[r] else "—" for r in rounds)
+    table.append("| %s | %s | %s | %s | %s |" % (label, fmt(k), fmt(q),
+                                                "—" if ratio is None else "%.2f×" % ratio, rr))
+    if ratio is None:
+        verdict = "not measured"
+    elif higher:
+        verdict = ("**met**" if ratio >= target else
+                   "**missed** by %.0f%% (needs %.2f× more)" % ((1 - ratio / target) * 100, target / ratio))
+    else:
+        verdict = ("**met**" if ratio <= target else
+                   "**missed**: %.2f× the allowed count" % (ratio / target))
+    sign = "≥" if higher else "≤"
+    goals.append("| %s | %s %.1f× | %s | %s |" % (goal, sign, target,
+                                                 "—" if ratio is None else "%.2f×" % ratio, verdict))
+
+# kvmm's own counters (whole run: boot, fio and iperf3).
+counters = {}
+for m in re.finditer(r"^kvmm: \S+: virtio-(?:blk|net) ((?:vda|net0)\.\w+) (\d+)$", logs["kvmm"], re.M):
+    counters[m.group(1)] = int(m.group(2))
+blk_keys = ["requests", "submits", "max_submit_batch", "completions", "completion_batches", "kicks", "interrupts"]
+net_keys = ["rx_packets", "tx_packets", "rx_batches", "rx_max_batch", "tx_batches", "tx_max_batch",
+            "kicks", "rx_interrupts", "tx_interrupts", "interrupts", "rx_no_buffers", "rx_drops", "tx_drops"]
+
+
+def counter_line(dev, keys):
+    return ", ".join("%s %s" % (k, counters["%s.%s" % (dev, k)]) for k in keys if "%s.%s" % (dev, k) in counters)
+
+
+def ratio_of(dev, a, b):
+    x, y = counters.get("%s.%s" % (dev, a)), counters.get("%s.%s" % (dev, b))
+    return "%.3f" % (x / y) if x is not None and y else "—"
+
+
+def irq_lines(log):
+    lines = [l.rstrip() for l in log.splitlines() if re.search(r"\bvirtio\d+", l) and re.match(r"^\s*\d+:", l)]
+    # The guest prints them twice, before and after; keep the final set.
+    half = len(lines) // 2
+    return lines[half:] if half and len(lines) % 2 == 0 else lines
+
+
+def devices(log):
+    m = re.search(r"^BENCH-DEVICES (.*)$", log, re.M)
+    return m.group(1) if m else "?"
+
+
+env = read("env.txt").strip()
+notes = [l for l in read("notes.txt").splitlines() if l.strip()]
+argv = {v: read(v + ".argv").strip() for v in VMMS}
+missing = ["%s round %d" % (v, r) for v in VMMS for r in rounds if len(res_by_round[v][r]) < 4]
+if not rounds:
+    missing = ["every run"]
+
+sec = []
+sec.append("## virtio\n")
+sec.append("""**Method.** `bench/virtio.sh` boots one guest under kvmm and under QEMU
+(q35, virtio-pci, no vhost), interleaved (kvmm, QEMU, kvmm, …) for %d
+rounds in the same session; each measure is the median over the rounds,
+and the ratio of the medians is what the goals compare. The Debian cloud
+kernel `%s` with `build/bench/initramfs-bench.cpio` (the test guest's
+initramfs plus fio and iperf3 and their shared libraries from this host,
+made by `bench/virtio/mkinitrd.sh`), 1024 MiB, 2 vCPUs. One disk: a 512 MiB raw
+image written with zeros on the host's tmpfs `/tmp`. tmpfs refuses O_DIRECT,
+so both VMMs use the host page cache (`cache=writeback`): the figures measure
+the virtio and VMM path, not a storage device. One NIC: a TAP (`vnet_hdr`)
+in a bridge that carries the host's address 10.79.0.1, where `iperf3 -s`
+listens. In the guest, `bench/virtio/guest.sh` runs, %s s each:
+
+- fio on `/dev/vda`, `--direct=1 --ioengine=libaio --thread`: 4k random read
+  at iodepth 32, then 1 MiB sequential read at iodepth 8;
+- iperf3 (one TCP stream) guest→host, then host→guest (`-R`); the rate is
+  iperf3's receiver figure;
+- around each run, the device's interrupts (the sum over CPUs of its
+  `virtioN-*` lines in `/proc/interrupts`: MSI-X vectors under both VMMs) and
+  its requests (block: reads completed in `/sys/block/vda/stat`; net:
+  packets received plus sent on eth0, as the guest counts them, so a TSO
+  segment is one packet). Interrupts per request is their quotient.
+
+Command lines (`$WORK` is a tmpfs directory, `kvmm.cmd=…` the guest script):
+
+- kvmm: `%s`
+- QEMU: `%s`
+""" % (len(rounds), os.path.basename(os.path.realpath("build/guest/vmlinuz-cloud")), secs,
+       argv["kvmm"] or "?", argv["qemu"] or "?"))
+sec.append("""**Where.** %s. Absolute rates there are bound by the emulation and by
+the machine's other load (other test host sessions may share its 2 cores);
+compare the ratios. Runs of the two VMMs alternate rather than overlap,
+so a change in load between them moves a round's ratio: the per-round
+ratios show how far.
+
+%s
+""" % (where, "\n".join("    " + l for l in env.splitlines())))
+sec.append("**Results** (%s):\n" % __import__("datetime").date.today().isoformat())
+sec.append("\n".join(table) + "\n")
+if missing:
+    sec.append("Missing results for: %s (see `build/bench/virtio/*.log`).\n" % ", ".join(missing))
+sec.append("""Goals (kvmm / QEMU):
+
+| goal | target | measured | verdict |
+|---|---|---|---|
+%s
+""" % "\n".join(goals))
+sec.append("""kvmm's own device counters (`KVMM_LOG=info`, last round, whole run including boot):
+
+- vda: %s; interrupts per request %s, requests per submit %s
+- net0: %s; interrupts per packet %s
+
+Guest devices: kvmm %s; QEMU %s. Their interrupt lines at the end of the last round:
+
+```
+kvmm:
+%s
+QEMU:
+%s
+```
+
+QEMU's virtio-blk-pci gives the guest one request queue per vCPU by default
+(`virtio0-req.0`, `req.1`), kvmm's one; fio here is a single job.
+""" % (counter_line("vda", blk_keys) or "—", ratio_of("vda", "interrupts", "requests"),
+       ratio_of("vda", "requests", "submits"),
+       counter_line("net0", net_keys) or "—",
+       "%.3f" % (counters["net0.interrupts"] / (counters["net0.rx_packets"] + counters["net0.tx_packets"]))
+       if counters.get("net0.rx_packets", 0) + counters.get("net0.tx_packets", 0) and "net0.interrupts" in counters else "—",
+       devices(logs["kvmm"]), devices(logs["qemu"]),
+       "\n".join(irq_lines(logs["kvmm"])) or "(none)", "\n".join(irq_lines(logs["qemu"])) or "(none)"))
+if notes:
+    sec.append("Notes from the run:\n\n" + "\n".join("- " + n for n in notes) + "\n")
+
+with open(os.path.join(out, "section.md"), "w") as f:
+    f.write("\n".join(sec).rstrip() + "\n")
+with open(os.path.join(out, "goals.md"), "w") as f:
+    f.write("\n".join(goals) + "\n")
+sys.exit(1 if missing else 0)
