@@ -251,7 +251,7 @@ def cmd_series(argv):
     leaves none), its number to DIR/rounds_done; console logs to DIR/logs/,
     notes to DIR/notes.txt, progress to stderr."""
     o = {"--out": None, "--first": "1", "--runs": "10", "--timeout": "150", "--stall": "45",
-         "--budget": "720", "--ram-mib": "256"}
+         "--budget": "660", "--ram-mib": "256"}
     specs = parse_opts(argv, o, "series")
     vmms = []
     for spec in specs:

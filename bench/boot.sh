@@ -18,7 +18,7 @@
 # started, before the marker, that mark a boot as stalled (45; under the
 # emulated test host a few percent of boots stall or reset).  A boot that
 # does not reach the marker is retried once, and the retry is reported.
-# BENCH_BOOT_BUDGET seconds for all rounds (720): no new round starts when
+# BENCH_BOOT_BUDGET seconds for all rounds (660): no new round starts when
 # the rounds so far suggest it would end past the budget; the report says
 # so.  Should the test host session itself end early, a second one runs
 # the remaining rounds.
@@ -30,7 +30,7 @@ OUT=$BENCH_DIR/boot
 RUNS=${BENCH_BOOT_RUNS:-10}
 TIMEOUT=${BENCH_BOOT_TIMEOUT:-150}
 STALL=${BENCH_BOOT_STALL:-45}
-BUDGET=${BENCH_BOOT_BUDGET:-720}
+BUDGET=${BENCH_BOOT_BUDGET:-660}
 RAM_MIB=256
 CPUS=2
 CMDLINE="console=ttyS0 kvmm.test=info"
@@ -126,7 +126,7 @@ else
     echo "boot bench: this host's /dev/kvm cannot boot Linux; all boots run inside one test host VM session" >&2
     # The session's time limit: its budget, plus time for the test host to
     # boot and for the last round to finish.
-    run_session() { scripts/testhost.sh --timeout $(($6 + 180)) -- bash bench/boot.sh --inner "$@"; }
+    run_session() { scripts/testhost.sh --timeout $(($6 + 150)) -- bash bench/boot.sh --inner "$@"; }
 fi
 # Should the session end early (the test host VM itself can fail), one more
 # session runs the remaining rounds; the report says so.

@@ -123,7 +123,7 @@ scripts that write no `section.md` are helpers and are not run. Raw data
 and console logs stay under `build/bench/`. Settings of the boot and
 first-instruction benchmarks: `BENCH_BOOT_RUNS` (10), `BENCH_BOOT_TIMEOUT` (150 s per boot),
 `BENCH_BOOT_STALL` (45 s of console silence before init = a stalled boot),
-`BENCH_BOOT_BUDGET` (720 s for the boot rounds), `BENCH_FIRST_RUNS` (100).
+`BENCH_BOOT_BUDGET` (660 s for the boot rounds), `BENCH_FIRST_RUNS` (100).
 EOF
 } >"$BENCH_DIR/report.md"
 
