@@ -275,6 +275,14 @@ int sched_init(const struct kvmm_spec *spec, char *err, size_t errlen)
     if (trace && *trace && !(sched_g.trace = fopen(trace, "we")))
         log_err("sched: cannot open %s: %s", trace, strerror(errno));
     atomic_store(&sched_g.quit, false);
+    {
+        pthread_condattr_t ca;
+
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&sched_g.wake, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     /* Signals are for the threads that wait for them, not for this one
      * (it may start before the process blocks its termination signals). */
     sigfillset(&all);
@@ -287,9 +295,14 @@ int sched_init(const struct kvmm_spec *spec, char *err, size_t errlen)
 void sched_fini(void)
 {
     if (sched_g.thread_started) {
+        /* Wake the controller at once: exit must not wait out its tick. */
+        pthread_mutex_lock(&sched_g.lock);
         atomic_store(&sched_g.quit, true);
+        pthread_cond_signal(&sched_g.wake);
+        pthread_mutex_unlock(&sched_g.lock);
         pthread_join(sched_g.thread, NULL);
         sched_g.thread_started = false;
+        pthread_cond_destroy(&sched_g.wake);
     }
     if (sched_g.use_cg)
         cg_proc_destroy(&sched_g.cg);

@@ -279,10 +279,14 @@ void *sched_ctl_thread(void *arg)
 
             sleep_ns = t < sleep_ns ? t : sleep_ns;
         }
+        if (!atomic_load(&sched_g.quit)) {
+            uint64_t until = sched_now_ns() + sleep_ns;
+
+            ts.tv_sec = (time_t)(until / 1000000000ull);
+            ts.tv_nsec = (long)(until % 1000000000ull);
+            pthread_cond_timedwait(&sched_g.wake, &sched_g.lock, &ts);
+        }
         pthread_mutex_unlock(&sched_g.lock);
-        ts.tv_sec = (time_t)(sleep_ns / 1000000000ull);
-        ts.tv_nsec = (long)(sleep_ns % 1000000000ull);
-        nanosleep(&ts, NULL);
     }
     return NULL;
 }

@@ -62,6 +62,7 @@ struct sched {
     pthread_t thread;
     bool thread_started;
     atomic_bool quit;
+    pthread_cond_t wake;            /* CLOCK_MONOTONIC; signalled on quit */
     sched_event_fn event;
     FILE *trace;                    /* KVMM_SCHED_TRACE: one JSON line per sample */
 };
