@@ -9,7 +9,7 @@ PACKAGES=(
     liburing-dev libfdt-dev libcjson-dev libcmocka-dev nettle-dev libext2fs-dev
     linux-image-cloud-amd64 linux-image-amd64 busybox-static kmod cpio gzip xz-utils zstd lz4
     qemu-system-x86 device-tree-compiler python3
-    gnuplot-nox fio iperf3
+    gnuplot-nox fio iperf3 iproute2 e2fsprogs util-linux
 )
 
 missing=()
