@@ -2,7 +2,8 @@
 # build-profile.sh KERNEL: make sure build/profiles/<kernel version>.json,
 # the introspection profile of the bzImage KERNEL, exists and is newer than
 # KERNEL; print its path.  `kvmm profile` boots the kernel once to read
-# /proc/kallsyms (Debian's System.map is a placeholder); where this host's
+# /proc/kallsyms (Debian's System.map is a placeholder) and member offsets
+# from /sys/kernel/btf/vmlinux; where this host's
 # /dev/kvm cannot boot Linux, that runs inside the test host VM.
 set -euo pipefail
 
@@ -32,7 +33,8 @@ out=$repo/build/profiles/$kver.json
 mkdir -p "$(dirname "$out")"
 (
     flock 9
-    if [ -s "$out" ] && [ "$out" -nt "$kernel" ]; then
+    # A profile from before member offsets were recorded is made again.
+    if [ -s "$out" ] && [ "$out" -nt "$kernel" ] && grep -q '"offsets"' "$out"; then
         exit 0
     fi
     echo "build-profile: $kver (boots the kernel once)" >&2

@@ -114,12 +114,119 @@ struct isp_call {
     char path[ISP_PATH_MAX];
     bool has_path, has_sha;
     uint8_t sha[ISP_SHA256_LEN];
+    uint64_t task;          /* the caller's task_struct, 0 when unknown */
+    uint32_t pid, tid;
+    char comm[16];          /* TASK_COMM_LEN */
+    char name_buf[ISP_ARG_MAX];
 };
 
+/* ---- the calling task --------------------------------------------------- */
+
+#define ISP_KERNEL_HALF 0xffff800000000000ULL
+#define ISP_PATH_DEPTH 64
+
+void isp_layout_init(struct introspect *isp)
+{
+    const struct isp_profile *p = &isp->cfg.profile;
+    struct isp_layout *l = &isp->layout;
+
+    memset(l, 0, sizeof(*l));
+    if (!isp->cfg.has_profile)
+        return;
+    l->task = isp_profile_lookup(p, ISP_SYM_CURRENT, &l->current) &&
+              isp_profile_field(p, "task_struct.pid", &l->pid) &&
+              isp_profile_field(p, "task_struct.tgid", &l->tgid) &&
+              isp_profile_field(p, "task_struct.comm", &l->comm);
+    l->files = l->task && isp_profile_field(p, "task_struct.files", &l->files_ptr) &&
+               isp_profile_field(p, "files_struct.fdt", &l->fdt) &&
+               isp_profile_field(p, "fdtable.max_fds", &l->max_fds) &&
+               isp_profile_field(p, "fdtable.fd", &l->fd) &&
+               isp_profile_field(p, "file.f_path", &l->f_path) &&
+               isp_profile_field(p, "path.dentry", &l->dentry) &&
+               isp_profile_field(p, "dentry.d_parent", &l->d_parent) &&
+               isp_profile_field(p, "dentry.d_name", &l->d_name) &&
+               isp_profile_field(p, "qstr.name", &l->q_name);
+}
+
+static int isp_read_u32(const struct ptw *w, uint64_t gva, uint32_t *v)
+{
+    return ptw_read(w, gva, v, sizeof(*v));
+}
+
+/* The current task: the per-CPU current_task of the trapping CPU, whose
+ * GS base is the per-CPU area in kernel mode (a handler runs after
+ * swapgs; at the entry GS still holds the user value, which is not a
+ * kernel address, so the task stays unknown there).  Fills c's task,
+ * pid (the thread group: what getpid() says), tid and comm. */
+static void isp_task(struct introspect *isp, struct vcpu *v, const struct ptw *w,
+                     struct isp_call *c)
+{
+    const struct isp_layout *l = &isp->layout;
+    uint64_t gs = isp->vcpus[v->index].gs_base, task;
+
+    if (!l->task || gs < ISP_KERNEL_HALF ||
+        ptw_read_u64(w, gs + l->current, &task) || task < ISP_KERNEL_HALF ||
+        isp_read_u32(w, task + l->pid, &c->tid) || isp_read_u32(w, task + l->tgid, &c->pid) ||
+        ptw_read(w, task + l->comm, c->comm, sizeof(c->comm)))
+        return;
+    c->comm[sizeof(c->comm) - 1] = '\0';
+    c->task = task;
+}
+
+/* The file descriptor fd of task, as the path from its file system's root
+ * (the dentry chain up to the root of that file system: mount points are
+ * not crossed).  0 or -errno. */
+static int isp_fd_path(const struct isp_layout *l, const struct ptw *w, uint64_t task,
+                       int64_t fd, struct isp_call *c)
+{
+    uint64_t files, fdt, arr, file, d, parent, name;
+    uint32_t max;
+    size_t pos = sizeof(c->path) - 1;
+
+    if (!l->files || !task)
+        return -ENOSYS;
+    if (ptw_read_u64(w, task + l->files_ptr, &files) ||
+        ptw_read_u64(w, files + l->fdt, &fdt) || isp_read_u32(w, fdt + l->max_fds, &max) ||
+        ptw_read_u64(w, fdt + l->fd, &arr))
+        return -EFAULT;
+    if (fd < 0 || fd >= max)
+        return -EBADF;
+    if (ptw_read_u64(w, arr + 8ULL * (uint64_t)fd, &file) || !file)
+        return -EBADF;
+    if (ptw_read_u64(w, file + l->f_path + l->dentry, &d))
+        return -EFAULT;
+    c->path[pos] = '\0';
+    for (unsigned depth = 0;; depth++) {
+        size_t n;
+
+        if (depth == ISP_PATH_DEPTH)
+            return -ELOOP;
+        if (ptw_read_u64(w, d + l->d_parent, &parent))
+            return -EFAULT;
+        if (parent == d)
+            break;          /* the root of its file system */
+        if (ptw_read_u64(w, d + l->d_name + l->q_name, &name) ||
+            ptw_read_str(w, name, c->name_buf, sizeof(c->name_buf)))
+            return -EFAULT;
+        n = strlen(c->name_buf);
+        if (n + 1 > pos)
+            return -ENAMETOOLONG;
+        pos -= n;
+        memcpy(c->path + pos, c->name_buf, n);
+        c->path[--pos] = '/';
+        d = parent;
+    }
+    if (pos == sizeof(c->path) - 1)
+        c->path[--pos] = '/';
+    memmove(c->path, c->path + pos, sizeof(c->path) - pos);
+    return 0;
+}
+
 /* Fill rec and call with what the audited calls carry. */
-static void isp_decode(const struct ptw *w, struct isp_image *image, const uint64_t a[6],
+static void isp_decode(struct introspect *isp, const struct ptw *w, const uint64_t a[6],
                        cJSON *rec, struct isp_call *c)
 {
+    struct isp_image *image = isp->image;
     uint64_t path = 0, argv = 0;
     bool trunc = false;
     int ret;
@@ -136,7 +243,14 @@ static void isp_decode(const struct ptw *w, struct isp_image *image, const uint6
             c->has_sha = true;
         cJSON_AddNumberToObject(rec, "len", (double)a[1]);
     } else if (c->name && !strcmp(c->name, "finit_module")) {
-        cJSON_AddNumberToObject(rec, "fd", (double)(int64_t)a[0]);
+        /* the module is the file behind the descriptor */
+        cJSON_AddNumberToObject(rec, "fd", (double)(int32_t)a[0]);
+        ret = isp_fd_path(&isp->layout, w, c->task, (int32_t)a[0], c);
+        c->has_path = !ret;
+        if (!ret)
+            cJSON_AddStringToObject(rec, "path", c->path);
+        else if (ret != -ENOSYS)
+            cJSON_AddStringToObject(rec, "path_error", strerror(-ret));
     } else {
         cJSON *args = cJSON_AddArrayToObject(rec, "args");
 
@@ -189,7 +303,8 @@ enum isp_action isp_event_syscall(struct introspect *isp, struct vcpu *v, const 
     cJSON_AddNumberToObject(rec, "nr", (double)nr);
     cJSON_AddStringToObject(rec, "syscall", c->name ? c->name : "?");
     cJSON_AddStringToObject(rec, "via", via == ISP_VIA_ENTRY ? "entry" : "handler");
-    isp_decode(w, isp->image, args, rec, c);
+    isp_task(isp, v, w, c);
+    isp_decode(isp, w, args, rec, c);
     pthread_mutex_lock(&isp->lock);
     act = isp_policy_decide(isp->policy, nr, c->has_path ? c->path : NULL,
                             c->has_sha ? c->sha : NULL);
@@ -198,6 +313,11 @@ enum isp_action isp_event_syscall(struct introspect *isp, struct vcpu *v, const 
     if (act == ISP_DENY)
         atomic_fetch_add(&isp->denied, 1);
     cJSON_AddStringToObject(rec, "verdict", isp_action_name(act));
+    if (c->task) {
+        cJSON_AddNumberToObject(rec, "pid", (int32_t)c->pid);
+        cJSON_AddNumberToObject(rec, "tid", (int32_t)c->tid);
+        cJSON_AddStringToObject(rec, "comm", c->comm);
+    }
     if (act == ISP_ALLOW)
         cJSON_Delete(rec);
     else

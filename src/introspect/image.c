@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/log.h"
+
 #define ISP_IMAGE_FILE_MAX (1ULL << 30)
 #define ISP_IMAGE_DEPTH 64
 #define ISP_IMAGE_PATH 4096
@@ -32,6 +34,11 @@ int isp_image_open(const char *path, struct isp_image **out, char *err, size_t e
         free(img);
         return -EINVAL;
     }
+    /* The guest writes the image under us: no block cache to go stale
+     * (the inode cache is dropped before each lookup). */
+    if (io_channel_set_options(img->fs->io, "cache=off"))
+        log_warn("%s: cannot turn libext2fs's block cache off: hashes may describe "
+                 "older contents", path);
     pthread_mutex_init(&img->lock, NULL);
     *out = img;
     return 0;
@@ -85,6 +92,7 @@ int isp_image_hash(struct isp_image *img, const char *path, uint8_t sha[ISP_SHA2
     if (path[0] != '/')
         return -EINVAL;
     pthread_mutex_lock(&img->lock);
+    ext2fs_flush_icache(img->fs);
     if (ext2fs_namei_follow(img->fs, EXT2_ROOT_INO, EXT2_ROOT_INO, path, &ino))
         ret = -ENOENT;
     else if (ext2fs_read_inode(img->fs, ino, &inode))

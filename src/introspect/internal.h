@@ -38,6 +38,16 @@ struct isp_vcpu {
     bool stepping;          /* stepping over a breakpoint's instruction */
     unsigned bp_gen;        /* isp->bp_gen its breakpoints were armed for */
     unsigned retries;       /* exits seen while probes were pending */
+    uint64_t gs_base;       /* at the last trap: the per-CPU area in kernel mode */
+};
+
+/* Where the kernel keeps what records name (from the profile's BTF
+ * offsets); task or files false when the profile lacks them. */
+struct isp_layout {
+    bool task, files;
+    uint64_t current;       /* per-CPU offset of current_task */
+    uint32_t pid, tgid, comm;
+    uint32_t files_ptr, fdt, max_fds, fd, f_path, dentry, d_parent, d_name, q_name;
 };
 
 struct introspect {
@@ -46,6 +56,7 @@ struct introspect {
     struct audit *audit;
     struct isp_image *image;    /* NULL without "image" */
     bool sync_regs, msr_filter;
+    struct isp_layout layout;
     pthread_mutex_t pause_lock;
     pthread_t pause_thread;
     bool pause_started;
@@ -77,6 +88,9 @@ struct introspect {
 int isp_regs_get(struct introspect *isp, struct vcpu *v, struct kvm_regs *r) WUR;
 int isp_regs_put(struct introspect *isp, struct vcpu *v, const struct kvm_regs *r) WUR;
 int isp_ptw_get(struct introspect *isp, struct vcpu *v, struct ptw *w) WUR;
+
+/* The layout the profile describes (isp->layout). */
+void isp_layout_init(struct introspect *isp);
 
 /* Where an audited call was caught. */
 enum isp_via { ISP_VIA_ENTRY, ISP_VIA_HANDLER };

@@ -80,6 +80,7 @@ int isp_ptw_get(struct introspect *isp, struct vcpu *v, struct ptw *w)
     else if (kvm_ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
         return -EIO;
     ptw_init(w, vm_mem(isp->vm), s.cr3, s.cr4, s.efer);
+    isp->vcpus[v->index].gs_base = s.gs.base;
     return 0;
 }
 
@@ -684,6 +685,8 @@ static int isp_create(struct vm *vm, void **state)
     if (!ret && isp->cfg.image)
         ret = isp_image_open(isp->cfg.image, &isp->image, err, sizeof(err));
     if (!ret)
+        isp_layout_init(isp);
+    if (!ret)
         ret = isp_setup_kvm(isp, err, sizeof(err));
     if (ret) {
         if (ret != -ENOMEM)
@@ -692,9 +695,10 @@ static int isp_create(struct vm *vm, void **state)
         return ret;
     }
     vm_introspect_set(vm, isp);
-    log_info("%s: introspection on (%s mode, msr filter %s, sync regs %s)", vm_name(vm),
-             isp->cfg.mode == ISP_MODE_FULL ? "full" : "targeted",
-             isp->msr_filter ? "on" : "off", isp->sync_regs ? "on" : "off");
+    log_info("%s: introspection on (%s mode, msr filter %s, sync regs %s, task %s)",
+             vm_name(vm), isp->cfg.mode == ISP_MODE_FULL ? "full" : "targeted",
+             isp->msr_filter ? "on" : "off", isp->sync_regs ? "on" : "off",
+             isp->layout.task ? "named" : "unknown (profile without BTF offsets)");
     *state = isp;
     return 0;
 }

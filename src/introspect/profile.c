@@ -11,12 +11,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "introspect/btf.h"
 #include "introspect/jsonutil.h"
 #include "introspect/profile_boot.h"
 
 const char *const isp_profile_wanted[] = {
     ISP_SYM_ENTRY, "__x64_sys_execve", "__x64_sys_execveat", "__x64_sys_init_module",
-    "__x64_sys_finit_module", ISP_SYM_STEXT, ISP_SYM_ETEXT, NULL,
+    "__x64_sys_finit_module", ISP_SYM_STEXT, ISP_SYM_ETEXT, ISP_SYM_CURRENT, NULL,
+};
+
+/* Who made a call (pid, tgid, comm) and which file a descriptor names
+ * (task -> files -> fdt -> fd[n] -> f_path.dentry -> d_name, d_parent). */
+const char *const isp_profile_fields[] = {
+    "task_struct.pid", "task_struct.tgid", "task_struct.comm", "task_struct.files",
+    "files_struct.fdt", "fdtable.max_fds", "fdtable.fd", "file.f_path", "path.dentry",
+    "dentry.d_parent", "dentry.d_name", "qstr.name", NULL,
 };
 
 static bool wanted(const char *name)
@@ -47,6 +56,74 @@ void isp_profile_add(struct isp_profile *p, const char *name, uint64_t addr)
         return;
     snprintf(p->syms[p->nsyms].name, ISP_SYM_NAME_MAX, "%s", name);
     p->syms[p->nsyms++].addr = addr;
+}
+
+bool isp_profile_field(const struct isp_profile *p, const char *name, uint32_t *off)
+{
+    for (unsigned i = 0; i < p->nfields; i++) {
+        if (!strcmp(p->fields[i].name, name)) {
+            *off = p->fields[i].off;
+            return true;
+        }
+    }
+    return false;
+}
+
+void isp_profile_field_add(struct isp_profile *p, const char *name, uint32_t off)
+{
+    uint32_t old;
+
+    if (p->nfields == ISP_PROFILE_FIELDS || strlen(name) >= ISP_FIELD_NAME_MAX ||
+        isp_profile_field(p, name, &old))
+        return;
+    snprintf(p->fields[p->nfields].name, ISP_FIELD_NAME_MAX, "%s", name);
+    p->fields[p->nfields++].off = off;
+}
+
+int isp_profile_btf(struct isp_profile *p, const uint8_t *data, size_t len, char *err,
+                    size_t errlen)
+{
+    struct isp_btf *b;
+    int ret = isp_btf_open(data, len, &b), missing = 0;
+
+    if (ret)
+        return js_fail(err, errlen, "BTF", "%s", ret == -ENOMEM ? strerror(ENOMEM) :
+                       "not a valid BTF blob");
+    for (unsigned i = 0; isp_profile_fields[i]; i++) {
+        char strct[ISP_FIELD_NAME_MAX];
+        const char *dot = strchr(isp_profile_fields[i], '.');
+        uint32_t off;
+
+        snprintf(strct, sizeof(strct), "%.*s", (int)(dot - isp_profile_fields[i]),
+                 isp_profile_fields[i]);
+        if (isp_btf_member_offset(b, strct, dot + 1, &off)) {
+            if (!missing++)
+                js_fail(err, errlen, "BTF", "no member %s", isp_profile_fields[i]);
+            continue;
+        }
+        isp_profile_field_add(p, isp_profile_fields[i], off);
+    }
+    isp_btf_free(b);
+    return missing ? -ENOENT : 0;
+}
+
+static int profile_offsets_load(const char *path, const cJSON *offs, struct isp_profile *p,
+                                char *err, size_t errlen)
+{
+    const cJSON *v;
+
+    if (!offs)
+        return 0;
+    if (!cJSON_IsObject(offs))
+        return js_fail(err, errlen, path, "offsets: expected an object");
+    cJSON_ArrayForEach(v, offs) {
+        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e6 ||
+            v->valuedouble != (double)(uint32_t)v->valuedouble)
+            return js_fail(err, errlen, path, "offsets.%.40s: expected an integer 0..1000000",
+                           v->string);
+        isp_profile_field_add(p, v->string, (uint32_t)v->valuedouble);
+    }
+    return 0;
 }
 
 int isp_profile_load(const char *path, struct isp_profile *p, char *err, size_t errlen)
@@ -82,6 +159,9 @@ int isp_profile_load(const char *path, struct isp_profile *p, char *err, size_t 
         }
         isp_profile_add(p, v->string, addr);
     }
+    if (!ret)
+        ret = profile_offsets_load(path, cJSON_GetObjectItemCaseSensitive(root, "offsets"), p,
+                                   err, errlen);
     cJSON_Delete(root);
     return ret;
 }
@@ -183,6 +263,30 @@ static int bzimage_version(const struct blob *b, char *out, size_t len)
     return n ? 0 : -ENOEXEC;
 }
 
+int isp_profile_kernel_release(const char *kernel, char *out, size_t len)
+{
+    uint8_t hdr[0x210];
+    char ver[128];
+    FILE *f = fopen(kernel, "re");
+    size_t n = 0;
+    int ret = -ENOEXEC;
+
+    if (!f)
+        return -errno;
+    /* setup header: "HdrS" at 0x202, kernel_version at 0x20e (from 0x200) */
+    if (fread(hdr, 1, sizeof(hdr), f) == sizeof(hdr) && !memcmp(hdr + 0x202, "HdrS", 4) &&
+        !fseek(f, 0x200L + (hdr[0x20e] | hdr[0x20f] << 8), SEEK_SET)) {
+        n = fread(ver, 1, sizeof(ver) - 1, f);
+        ver[n] = '\0';
+        n = strcspn(ver, " \t\n");
+        ret = n && n < len ? 0 : -ENOEXEC;
+    }
+    fclose(f);
+    if (!ret)
+        snprintf(out, len, "%.*s", (int)n, ver);
+    return ret;
+}
+
 static char *profile_json(const char *kernel, const char *source, const struct isp_profile *p)
 {
     cJSON *root = cJSON_CreateObject(), *syms;
@@ -199,6 +303,12 @@ static char *profile_json(const char *kernel, const char *source, const struct i
 
         snprintf(hex, sizeof(hex), "0x%llx", (unsigned long long)p->syms[i].addr);
         cJSON_AddStringToObject(syms, p->syms[i].name, hex);
+    }
+    if (p->nfields) {
+        cJSON *offs = cJSON_AddObjectToObject(root, "offsets");
+
+        for (unsigned i = 0; offs && i < p->nfields; i++)
+            cJSON_AddNumberToObject(offs, p->fields[i].name, p->fields[i].off);
     }
     if (syms)
         text = cJSON_Print(root);

@@ -2,10 +2,14 @@
  * (Debian's stock kernels): boot it once under kvmm with `nokaslr` and a
  * tiny initramfs whose /init prints the wanted lines of /proc/kallsyms on
  * the serial console.  Without KASLR the addresses are the link-time ones
- * a profile holds. */
+ * a profile holds.  The kernel's BTF (/sys/kernel/btf/vmlinux, megabytes:
+ * too much for the serial console) goes to a scratch virtio disk, with
+ * the virtio modules of /lib/modules/RELEASE in the initramfs when the
+ * kernel builds them as modules; member offsets are read from it. */
 #include "introspect/profile_boot.h"
 
 #include <elf.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -17,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "introspect/btf.h"
 #include "introspect/jsonutil.h"
 #include "introspect/profile.h"
 #include "kvm.h"
@@ -25,6 +30,14 @@
 #define MARK_BEGIN "KVMM-PROFILE-BEGIN"
 #define MARK_END "KVMM-PROFILE-END"
 #define MARK_RELEASE "KVMM-PROFILE-RELEASE="
+#define MARK_BTF "KVMM-PROFILE-BTF-WRITTEN"
+#define BTF_DISK_SIZE (32 << 20)
+
+/* What the scratch disk needs, dependencies first. */
+static const char *const disk_modules[] = {
+    "virtio", "virtio_ring", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci",
+    "virtio_blk", NULL,
+};
 
 /* Runs as PID 1; a grep pattern of the wanted names is appended. */
 static const char init_head[] =
@@ -38,6 +51,14 @@ static const char init_head[] =
     "echo " MARK_BEGIN "\n";
 static const char init_tail[] =
     "echo " MARK_END "\n"
+    /* the BTF to the scratch disk: modules present are loaded, the rest
+     * is built in */
+    "for m in /m/*.ko; do [ -f \"$m\" ] && /bin/busybox insmod \"$m\"; done\n"
+    "/bin/busybox mount -t devtmpfs devtmpfs /dev\n"
+    "i=0\n"
+    "while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do /bin/busybox sleep 0.1; i=$((i + 1)); done\n"
+    "/bin/busybox dd if=/sys/kernel/btf/vmlinux of=/dev/vda bs=65536 conv=fsync 2>/dev/null &&\n"
+    "    echo " MARK_BTF "\n"
     "/bin/busybox poweroff -f\n";
 
 /* ---- a newc cpio archive ------------------------------------------------ */
@@ -119,19 +140,71 @@ static int file_read(const char *path, uint8_t **data, size_t *len)
     return 0;
 }
 
-static int cpio_write(FILE *f, const uint8_t *busybox, size_t bblen, const char *init)
+/* Path under /lib/modules/release of module name (uncompressed: busybox
+ * insmod reads ELF), from modules.dep; 0 or -ENOENT. */
+static int module_find(const char *release, const char *name, char *out, size_t len)
+{
+    char dep[300], line[1024], want[64];
+    FILE *f;
+    int ret = -ENOENT;
+
+    snprintf(dep, sizeof(dep), "/lib/modules/%s/modules.dep", release);
+    snprintf(want, sizeof(want), "/%s.ko:", name);
+    f = fopen(dep, "re");
+    if (!f)
+        return -ENOENT;
+    while (ret && fgets(line, sizeof(line), f)) {
+        char *colon = strchr(line, ':');
+
+        if (colon && (size_t)(colon + 1 - line) >= strlen(want) &&
+            !memcmp(colon + 1 - strlen(want), want, strlen(want))) {
+            *colon = '\0';
+            snprintf(out, len, "/lib/modules/%.120s/%.300s", release, line);
+            ret = 0;
+        }
+    }
+    fclose(f);
+    return ret;
+}
+
+/* The scratch disk's modules as m/N-NAME.ko (N: load order). */
+static int cpio_modules(FILE *f, const char *release)
+{
+    char path[512], name[96];
+
+    for (unsigned i = 0; release && disk_modules[i]; i++) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        int ret;
+
+        if (module_find(release, disk_modules[i], path, sizeof(path)) ||
+            file_read(path, &data, &len))
+            continue;       /* built in, or not to be had: the boot tells */
+        snprintf(name, sizeof(name), "m/%u-%s.ko", i, disk_modules[i]);
+        ret = cpio_entry(f, name, S_IFREG | 0644, 0, 0, data, len);
+        free(data);
+        if (ret)
+            return ret;
+    }
+    return 0;
+}
+
+static int cpio_write(FILE *f, const uint8_t *busybox, size_t bblen, const char *init,
+                      const char *release)
 {
     return cpio_entry(f, "bin", S_IFDIR | 0755, 0, 0, NULL, 0) ?:
            cpio_entry(f, "dev", S_IFDIR | 0755, 0, 0, NULL, 0) ?:
            cpio_entry(f, "proc", S_IFDIR | 0755, 0, 0, NULL, 0) ?:
            cpio_entry(f, "sys", S_IFDIR | 0755, 0, 0, NULL, 0) ?:
+           cpio_entry(f, "m", S_IFDIR | 0755, 0, 0, NULL, 0) ?:
            cpio_entry(f, "dev/console", S_IFCHR | 0600, 5, 1, NULL, 0) ?:
            cpio_entry(f, "bin/busybox", S_IFREG | 0755, 0, 0, busybox, bblen) ?:
            cpio_entry(f, "init", S_IFREG | 0755, 0, 0, init, strlen(init)) ?:
+           cpio_modules(f, release) ?:
            cpio_entry(f, "TRAILER!!!", 0, 0, 0, NULL, 0);
 }
 
-static int initramfs_write(const char *path, char *err, size_t errlen)
+static int initramfs_write(const char *path, const char *release, char *err, size_t errlen)
 {
     uint8_t *busybox = NULL;
     size_t bblen = 0;
@@ -149,7 +222,7 @@ static int initramfs_write(const char *path, char *err, size_t errlen)
     }
     init = init_script();
     f = fopen(path, "we");
-    ret = !init ? -ENOMEM : !f ? -errno : cpio_write(f, busybox, bblen, init);
+    ret = !init ? -ENOMEM : !f ? -errno : cpio_write(f, busybox, bblen, init, release);
     if (f && fclose(f) && !ret)
         ret = -errno;
     free(init);
@@ -184,7 +257,7 @@ static int host_check(char *err, size_t errlen)
 }
 
 static int run_kvmm(const char *kernel, const char *initrd, const char *console,
-                    const char *log, unsigned timeout)
+                    const char *disk, const char *log, unsigned timeout)
 {
     char con[4200];
     time_t end = time(NULL) + timeout;
@@ -203,7 +276,7 @@ static int run_kvmm(const char *kernel, const char *initrd, const char *console,
             dup2(fd, STDERR_FILENO);
         }
         execl("/proc/self/exe", "kvmm", "run", "--kernel", kernel, "--initrd", initrd,
-              "--memory", "256", "--cpus", "1", "--console", con, "--cmdline",
+              "--memory", "256", "--cpus", "1", "--console", con, "--disk", disk, "--cmdline",
               "console=ttyS0 nokaslr quiet loglevel=0 panic=-1", (char *)NULL);
         _exit(127);
     }
@@ -218,7 +291,7 @@ static int run_kvmm(const char *kernel, const char *initrd, const char *console,
     return WIFEXITED(status) ? WEXITSTATUS(status) : -EINTR;
 }
 
-static int console_parse(const char *path, struct isp_profile *p)
+static int console_parse(const char *path, struct isp_profile *p, bool *btf)
 {
     FILE *f = fopen(path, "re");
     char line[512];
@@ -226,7 +299,8 @@ static int console_parse(const char *path, struct isp_profile *p)
 
     if (!f)
         return -errno;
-    while (!done && fgets(line, sizeof(line), f)) {
+    *btf = false;
+    while (fgets(line, sizeof(line), f)) {
         char name[256], type;
         unsigned long long addr;
 
@@ -237,7 +311,9 @@ static int console_parse(const char *path, struct isp_profile *p)
         else if (!strcmp(line, MARK_BEGIN))
             in = true;
         else if (!strcmp(line, MARK_END))
-            done = true;
+            in = false, done = true;
+        else if (!strcmp(line, MARK_BTF))
+            *btf = true;
         else if (in && sscanf(line, "%llx %c %255s", &addr, &type, name) == 3 && addr)
             isp_profile_add(p, name, addr);
     }
@@ -263,21 +339,57 @@ static void tail_into(const char *path, char *out, size_t len)
     fclose(f);
 }
 
+static int disk_create(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int ret = fd < 0 || ftruncate(fd, BTF_DISK_SIZE) ? -errno : 0;
+
+    if (fd >= 0)
+        close(fd);
+    return ret;
+}
+
+/* Member offsets from the BTF the guest wrote to the disk.  Not fatal:
+ * without them records lack the task, which the warning says. */
+static void btf_read(const char *kernel, const char *disk, struct isp_profile *p)
+{
+    uint8_t *data = NULL;
+    size_t len = 0, size;
+    char err[256];
+
+    if (file_read(disk, &data, &len)) {
+        fprintf(stderr, "kvmm profile: %s: cannot read the BTF disk\n", kernel);
+        return;
+    }
+    size = isp_btf_size(data, len);
+    if (!size || size > len)
+        fprintf(stderr, "kvmm profile: %s: no BTF on the disk\n", kernel);
+    else if (isp_profile_btf(p, data, size, err, sizeof(err)))
+        fprintf(stderr, "kvmm profile: %s: %s: records will lack what needs it\n", kernel,
+                err);
+    free(data);
+}
+
 /* Boot, then read the symbols off the console: 0 or -errno, err set. */
 static int profile_boot_run(const char *kernel, const char *dir, unsigned timeout,
                             struct isp_profile *p, char *err, size_t errlen)
 {
-    char initrd[64], console[64], log[64], tail[200];
+    char initrd[64], console[64], log[64], disk[64], tail[200], release[128];
     uint64_t entry;
+    bool btf = false;
     int ret;
 
     snprintf(initrd, sizeof(initrd), "%s/initramfs.cpio", dir);
     snprintf(console, sizeof(console), "%s/console", dir);
     snprintf(log, sizeof(log), "%s/kvmm.log", dir);
-    ret = initramfs_write(initrd, err, errlen);
+    snprintf(disk, sizeof(disk), "%s/btf.img", dir);
+    ret = initramfs_write(initrd, isp_profile_kernel_release(kernel, release, sizeof(release))
+                                  ? NULL : release, err, errlen);
+    if (!ret && disk_create(disk))
+        ret = js_fail(err, errlen, disk, "cannot create: %s", strerror(errno));
     if (ret)
         goto out_unlink;
-    ret = run_kvmm(kernel, initrd, console, log, timeout);
+    ret = run_kvmm(kernel, initrd, console, disk, log, timeout);
     if (ret > 0) {
         tail_into(log, tail, sizeof(tail));
         ret = js_fail(err, errlen, kernel, "the profiling boot failed (kvmm status %d): %s",
@@ -288,14 +400,20 @@ static int profile_boot_run(const char *kernel, const char *dir, unsigned timeou
                 tail);
     } else if (ret < 0) {
         js_fail(err, errlen, kernel, "cannot run kvmm: %s", strerror(-ret));
-    } else if (console_parse(console, p)) {
+    } else if (console_parse(console, p, &btf)) {
         tail_into(console, tail, sizeof(tail));
         ret = js_fail(err, errlen, kernel, "the profiling boot printed no symbol list: %s",
                       tail);
     } else if (!isp_profile_lookup(p, ISP_SYM_ENTRY, &entry)) {
         ret = js_fail(err, errlen, kernel, "/proc/kallsyms lacks %s", ISP_SYM_ENTRY);
+    } else if (btf) {
+        btf_read(kernel, disk, p);
+    } else {
+        fprintf(stderr, "kvmm profile: %s: the boot wrote no BTF (no /sys/kernel/btf/vmlinux, "
+                "or no virtio disk): records will lack the task\n", kernel);
     }
 out_unlink:
+    unlink(disk);
     unlink(initrd);
     unlink(console);
     unlink(log);
