@@ -178,17 +178,27 @@ static const void *blob_at(const struct blob *b, uint64_t off, uint64_t len)
     return off <= b->len && len <= b->len - off ? b->data + off : NULL;
 }
 
-static void elf_text_bounds(const struct blob *b, const Elf64_Ehdr *eh,
-                            const Elf64_Shdr *sh, struct isp_profile *p)
+/* Section headers: the .text bounds, and member offsets from .BTF (a
+ * vmlinux keeps its BTF there). */
+static void elf_sections(const struct blob *b, const Elf64_Ehdr *eh, const Elf64_Shdr *sh,
+                         struct isp_profile *p)
 {
     const Elf64_Shdr *shstr = eh->e_shstrndx < eh->e_shnum ? &sh[eh->e_shstrndx] : NULL;
 
     for (unsigned i = 0; shstr && i < eh->e_shnum; i++) {
         const char *name = blob_at(b, shstr->sh_offset + sh[i].sh_name, 6);
+        const uint8_t *btf;
+        char err[128];
 
-        if (name && sh[i].sh_name < shstr->sh_size && !memcmp(name, ".text", 6)) {
+        if (!name || sh[i].sh_name >= shstr->sh_size)
+            continue;
+        if (!memcmp(name, ".text", 6)) {
             isp_profile_add(p, ISP_SYM_STEXT, sh[i].sh_addr);
             isp_profile_add(p, ISP_SYM_ETEXT, sh[i].sh_addr + sh[i].sh_size);
+        } else if (!memcmp(name, ".BTF", 5) && sh[i].sh_type != SHT_NOBITS &&
+                   (btf = blob_at(b, sh[i].sh_offset, sh[i].sh_size)) &&
+                   isp_profile_btf(p, btf, sh[i].sh_size, err, sizeof(err))) {
+            fprintf(stderr, "kvmm profile: %s: records will lack what needs it\n", err);
         }
     }
 }
@@ -220,7 +230,7 @@ static int elf_symbols(const struct blob *b, struct isp_profile *p)
             if (sym[k].st_name < str->sh_size && wanted(names + sym[k].st_name))
                 isp_profile_add(p, names + sym[k].st_name, sym[k].st_value);
     }
-    elf_text_bounds(b, eh, sh, p);
+    elf_sections(b, eh, sh, p);
     return p->nsyms ? 0 : -ENOENT;
 }
 

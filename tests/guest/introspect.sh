@@ -176,7 +176,7 @@ make_image() {
     MODULE=$(find "/lib/modules/$kver/kernel/lib" -name crc7.ko | head -n1)
     [ -n "$MODULE" ] || { echo "no crc7.ko for $kver" >&2; return 1; }
     cp "$MODULE" "$stage/mod/crc7.ko"
-    mke2fs -q -F -t ext4 -O ^has_journal -d "$stage" "$OUT/disk.img" 16M
+    mke2fs -q -F -t ext4 -O ^has_journal -d "$stage" "$OUT/disk.img" 16M >/dev/null
 }
 
 # Guest side of test_image_and_swap.
