@@ -35,7 +35,7 @@
 
 /* What the scratch disk needs, dependencies first. */
 static const char *const disk_modules[] = {
-    "virtio", "virtio_ring", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci",
+    "virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci",
     "virtio_blk", NULL,
 };
 
