@@ -122,7 +122,6 @@ struct isp_call {
 
 /* ---- the calling task --------------------------------------------------- */
 
-#define ISP_KERNEL_HALF 0xffff800000000000ULL
 #define ISP_PATH_DEPTH 64
 
 void isp_layout_init(struct introspect *isp)
@@ -154,18 +153,18 @@ static int isp_read_u32(const struct ptw *w, uint64_t gva, uint32_t *v)
 }
 
 /* The current task: the per-CPU current_task of the trapping CPU, whose
- * GS base is the per-CPU area in kernel mode (a handler runs after
- * swapgs; at the entry GS still holds the user value, which is not a
- * kernel address, so the task stays unknown there).  Fills c's task,
- * pid (the thread group: what getpid() says), tid and comm. */
+ * GS base is the per-CPU area in kernel mode.  A handler runs after
+ * swapgs; at the entry GS still holds the user's value, so the task is
+ * not looked for there.  Fills c's task, pid (the thread group: what
+ * getpid() says), tid and comm. */
 static void isp_task(struct introspect *isp, struct vcpu *v, const struct ptw *w,
-                     struct isp_call *c)
+                     enum isp_via via, struct isp_call *c)
 {
     const struct isp_layout *l = &isp->layout;
     uint64_t gs = isp->vcpus[v->index].gs_base, task;
 
-    if (!l->task || gs < ISP_KERNEL_HALF ||
-        ptw_read_u64(w, gs + l->current, &task) || task < ISP_KERNEL_HALF ||
+    if (!l->task || via != ISP_VIA_HANDLER || !gs ||
+        ptw_read_u64(w, gs + l->current, &task) || !task ||
         isp_read_u32(w, task + l->pid, &c->tid) || isp_read_u32(w, task + l->tgid, &c->pid) ||
         ptw_read(w, task + l->comm, c->comm, sizeof(c->comm)))
         return;
@@ -303,7 +302,7 @@ enum isp_action isp_event_syscall(struct introspect *isp, struct vcpu *v, const 
     cJSON_AddNumberToObject(rec, "nr", (double)nr);
     cJSON_AddStringToObject(rec, "syscall", c->name ? c->name : "?");
     cJSON_AddStringToObject(rec, "via", via == ISP_VIA_ENTRY ? "entry" : "handler");
-    isp_task(isp, v, w, c);
+    isp_task(isp, v, w, via, c);
     isp_decode(isp, w, args, rec, c);
     pthread_mutex_lock(&isp->lock);
     act = isp_policy_decide(isp->policy, nr, c->has_path ? c->path : NULL,

@@ -197,14 +197,38 @@ measure_overhead() {
     echo "INFO introspect: full-mode trap costs $((d / 1000)).$(printf %03d $((d % 1000))) us per system call ($n calls: $((t1 - t0)) us trapped, $((p1 - p0)) us plain)"
 }
 
+# The task that made a call and the file behind a descriptor, read through
+# the member offsets a profile holds (a real one has them from the
+# kernel's BTF; these match the layout isp_task builds).
+test_task() {
+    local p=$tmp/isp_task.profile
+    python3 - "$p" <<'PY' || { fail task "cannot add offsets to the profile"; return; }
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["offsets"] = {"task_struct.pid": 16, "task_struct.tgid": 20, "task_struct.comm": 32,
+                "task_struct.files": 64, "files_struct.fdt": 8, "fdtable.max_fds": 0,
+                "fdtable.fd": 8, "file.f_path": 16, "path.dentry": 8,
+                "dentry.d_parent": 24, "dentry.d_name": 32, "qstr.name": 8}
+json.dump(p, open(sys.argv[1], "w"))
+PY
+    run task isp_task '{"profile":"@PROFILE@","audit_log":"@LOG@"}'
+    ok_run task || return
+    expect_log task 1 '"fd":3,"path":"/mod/crc7.ko","verdict":"log","pid":76,"tid":77,"comm":"isp_task"' || return
+    expect_log task 1 '"fd":9,"path_error":"Bad file descriptor","verdict":"log","pid":76' || return
+    expect_log task 1 '"fd":2,"path_error":"Too many levels of symbolic links","verdict":"log"' || return
+    pass task
+}
+
 if [ ! -x "$KVMM" ]; then
     fail introspect_setup "$KVMM is missing"
-elif [ ! -f "$FW/isp_syscall.elf" ] || [ ! -f "$FW/isp_probe.elf" ] || [ ! -f "$FW/isp_tamper.elf" ]; then
+elif [ ! -f "$FW/isp_syscall.elf" ] || [ ! -f "$FW/isp_probe.elf" ] || [ ! -f "$FW/isp_tamper.elf" ] ||
+     [ ! -f "$FW/isp_task.elf" ]; then
     fail introspect_setup "payloads not built (make firmware)"
 else
     profile isp_syscall
     profile isp_probe
     profile isp_tamper
+    profile isp_task
     test_full_mode
     test_full_mode_deny
     test_handler handler_probe probe 1
@@ -213,6 +237,7 @@ else
     test_tamper tamper_block block 1
     test_allowlist
     test_pause
+    test_task
     measure_overhead
 fi
 
