@@ -128,12 +128,20 @@ void isp_layout_init(struct introspect *isp)
 {
     const struct isp_profile *p = &isp->cfg.profile;
     struct isp_layout *l = &isp->layout;
+    uint64_t hot;
+    uint32_t off;
 
     memset(l, 0, sizeof(*l));
     if (!isp->cfg.has_profile)
         return;
-    l->task = isp_profile_lookup(p, ISP_SYM_CURRENT, &l->current) &&
-              isp_profile_field(p, "task_struct.pid", &l->pid) &&
+    if (isp_profile_lookup(p, ISP_SYM_CURRENT, &l->current))
+        l->task = true;
+    else if (isp_profile_lookup(p, ISP_SYM_PCPU_HOT, &hot) &&
+             isp_profile_field(p, ISP_FIELD_HOT_CURRENT, &off)) {
+        l->current = hot + off;
+        l->task = true;
+    }
+    l->task = l->task && isp_profile_field(p, "task_struct.pid", &l->pid) &&
               isp_profile_field(p, "task_struct.tgid", &l->tgid) &&
               isp_profile_field(p, "task_struct.comm", &l->comm);
     l->files = l->task && isp_profile_field(p, "task_struct.files", &l->files_ptr) &&

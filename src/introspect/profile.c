@@ -17,7 +17,8 @@
 
 const char *const isp_profile_wanted[] = {
     ISP_SYM_ENTRY, "__x64_sys_execve", "__x64_sys_execveat", "__x64_sys_init_module",
-    "__x64_sys_finit_module", ISP_SYM_STEXT, ISP_SYM_ETEXT, ISP_SYM_CURRENT, NULL,
+    "__x64_sys_finit_module", ISP_SYM_STEXT, ISP_SYM_ETEXT, ISP_SYM_CURRENT, ISP_SYM_PCPU_HOT,
+    NULL,
 };
 
 /* Who made a call (pid, tgid, comm) and which file a descriptor names
@@ -25,8 +26,15 @@ const char *const isp_profile_wanted[] = {
 const char *const isp_profile_fields[] = {
     "task_struct.pid", "task_struct.tgid", "task_struct.comm", "task_struct.files",
     "files_struct.fdt", "fdtable.max_fds", "fdtable.fd", "file.f_path", "path.dentry",
-    "dentry.d_parent", "dentry.d_name", "qstr.name", NULL,
+    "dentry.d_parent", "dentry.d_name", "qstr.name", ISP_FIELD_HOT_CURRENT, NULL,
 };
+
+/* Kernels from 6.2 keep the current task in pcpu_hot, older ones in
+ * current_task: a kernel has one of the two. */
+static bool field_optional(const char *name)
+{
+    return !strcmp(name, ISP_FIELD_HOT_CURRENT);
+}
 
 static bool wanted(const char *name)
 {
@@ -97,7 +105,7 @@ int isp_profile_btf(struct isp_profile *p, const uint8_t *data, size_t len, char
         snprintf(strct, sizeof(strct), "%.*s", (int)(dot - isp_profile_fields[i]),
                  isp_profile_fields[i]);
         if (isp_btf_member_offset(b, strct, dot + 1, &off)) {
-            if (!missing++)
+            if (!field_optional(isp_profile_fields[i]) && !missing++)
                 js_fail(err, errlen, "BTF", "no member %s", isp_profile_fields[i]);
             continue;
         }

@@ -24,6 +24,9 @@
 /* per-CPU variable: its value is an offset from the CPU's GS base, not
  * an address, and KASLR does not move it */
 #define ISP_SYM_CURRENT "current_task"
+/* from 6.2: per-CPU struct pcpu_hot, whose member current_task it is */
+#define ISP_SYM_PCPU_HOT "pcpu_hot"
+#define ISP_FIELD_HOT_CURRENT "pcpu_hot.current_task"
 
 #define ISP_FIELD_NAME_MAX 48
 #define ISP_PROFILE_FIELDS 16

@@ -221,6 +221,19 @@ static void test_profile_btf_fields(void **state)
     assert_true(isp_profile_field(&p, "task_struct.comm", &off));
     assert_int_equal(off, 32);
     assert_false(isp_profile_field(&p, "fdtable.fd", &off));
+    /* pcpu_hot (kernels from 6.2) is optional: its absence is not named */
+    assert_null(strstr(err, "pcpu_hot"));
+    assert_false(isp_profile_field(&p, ISP_FIELD_HOT_CURRENT, &off));
+    blob_init(&b);
+    type(&b, "int", BTF_KIND_INT, 0, false, 8);
+    put32(&b, 64);
+    type(&b, "pcpu_hot", BTF_KIND_STRUCT, 2, false, 64);
+    member(&b, "preempt_count", 1, 0);
+    member(&b, "current_task", 1, 64);
+    data = blob_pack(&b);
+    assert_int_equal(isp_profile_btf(&p, data, b.len, err, sizeof(err)), -ENOENT);
+    assert_true(isp_profile_field(&p, ISP_FIELD_HOT_CURRENT, &off));
+    assert_int_equal(off, 8);
     assert_int_equal(isp_profile_btf(&p, (const uint8_t *)"junk", 4, err, sizeof(err)),
                      -EINVAL);
 }
