@@ -24,7 +24,7 @@ if ! scripts/host-kvm-ok.sh; then
 fi
 
 KVMM=$KVMM_ROOT/build/kvmm
-# In the repository, not /tmp: the audit log must outlive a test host VM.
+# Consoles, audit logs and the disk image.
 OUT=$(mktemp -d "$KVMM_ROOT/build/isp-guest.XXXXXX")
 trap 'rm -rf "$OUT"' EXIT
 BOOT_TIMEOUT=${KVMM_BOOT_TIMEOUT:-180}
