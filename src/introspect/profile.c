@@ -395,14 +395,15 @@ static const char profile_usage[] =
     "Usage: kvmm profile --kernel PATH [--system-map FILE] [--boot] [--timeout SECS]\n"
     "                    [-o OUT]\n"
     "\n"
-    "Write the kernel profile introspection needs (symbol addresses) as JSON\n"
-    "to OUT or stdout.  PATH is an ELF with a symbol table (vmlinux, a\n"
-    "firmware payload) or a bzImage, whose /boot/System.map-VERSION is used\n"
-    "unless --system-map names one.  A bzImage without a usable map (Debian's\n"
-    "is a placeholder) is booted once under kvmm with nokaslr and a generated\n"
-    "busybox initramfs that prints /proc/kallsyms (--boot: always do that);\n"
-    "this needs a host whose /dev/kvm runs Linux.  --timeout bounds the boot\n"
-    "(default 300 s).\n";
+    "Write the kernel profile introspection needs (symbol addresses, and\n"
+    "structure member offsets from the kernel's BTF) as JSON to OUT or stdout.\n"
+    "PATH is an ELF with a symbol table (vmlinux, a firmware payload) or a\n"
+    "bzImage, whose /boot/System.map-VERSION is used unless --system-map names\n"
+    "one.  A bzImage without a usable map (Debian's is a placeholder) is\n"
+    "booted once under kvmm with nokaslr and a generated busybox initramfs\n"
+    "that prints /proc/kallsyms and copies /sys/kernel/btf/vmlinux to a\n"
+    "scratch disk (--boot: always do that); this needs a host whose /dev/kvm\n"
+    "runs Linux.  --timeout bounds the boot (default 300 s).\n";
 
 struct profile_args {
     const char *kernel, *map, *out;
