@@ -227,7 +227,7 @@ test_image_and_swap() {
         </dev/null >"$log" 2>&1 &
     pid=$!
     for i in $(seq 1 $((BOOT_TIMEOUT * 5))); do
-        grep -q '^KVMM-SWAP-READY' "$log" && break
+        grep -q '^KVMM-SWAP-READY' "$log" 2>/dev/null && break
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.2
     done
