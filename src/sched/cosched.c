@@ -26,6 +26,19 @@ void cosched_init(struct cosched *c, unsigned n, uint64_t max_skew_ns)
     cosched_set_bound(c, max_skew_ns);
 }
 
+uint64_t cosched_skew(unsigned n, const uint64_t *progress)
+{
+    uint64_t lo = UINT64_MAX, hi = 0;
+
+    if (n < 2)
+        return 0;
+    for (unsigned i = 0; i < n; i++) {
+        lo = progress[i] < lo ? progress[i] : lo;
+        hi = progress[i] > hi ? progress[i] : hi;
+    }
+    return hi - lo;
+}
+
 static void hist_add(struct cosched *c, uint64_t skew_ns)
 {
     uint64_t ms = skew_ns / 1000000ull;
@@ -46,20 +59,55 @@ static void release(struct cosched *c, unsigned i, uint64_t now)
     c->held_ns += now - c->hold_since[i];
 }
 
-/* A held vCPU: release it when its laggard progressed (or is no longer
- * waiting: it runs, or halted), or when the hold timed out. */
-static void hold_check(struct cosched *c, unsigned i, const uint64_t *progress,
-                       const bool *waiting, uint64_t now)
+static void unboost(struct cosched *c, unsigned i, uint64_t now)
 {
-    unsigned lag = c->hold_lag[i];
+    c->boosted[i] = false;
+    c->boosted_ns += now - c->boost_since[i];
+}
 
-    if (progress[lag] > c->hold_lag_progress[i] || !waiting[lag]) {
-        release(c, i, now);
-        c->useful++;
-    } else if (now - c->hold_since[i] >= c->max_hold_ns) {
-        release(c, i, now);
-        c->timeouts++;
-        c->cooldown_until[i] = now + c->max_skew_ns;
+/* Boost every vCPU more than half a bound behind the fastest, until it is
+ * back within a quarter (hysteresis: no weight flapping at one level). */
+static void boost_update(struct cosched *c, const uint64_t *progress, uint64_t hi,
+                         uint64_t now)
+{
+    for (unsigned i = 0; i < c->n; i++) {
+        uint64_t behind = hi - progress[i];
+
+        if (c->boosted[i] && (behind <= c->max_skew_ns / 4 || !c->can_boost)) {
+            unboost(c, i, now);
+        } else if (!c->boosted[i] && c->can_boost && behind > c->max_skew_ns / 2) {
+            c->boosted[i] = true;
+            c->boost_since[i] = now;
+            c->boosts++;
+        }
+    }
+}
+
+/* vCPU i is ahead of the slowest (lag) by `ahead`: hold it, release it,
+ * or leave it. */
+static void hold_update(struct cosched *c, unsigned i, unsigned lag, uint64_t ahead,
+                        const bool *waiting, uint64_t now)
+{
+    if (c->held[i]) {
+        if (ahead <= c->max_skew_ns / 2) {
+            release(c, i, now);
+            c->useful++;
+        } else if (now - c->hold_since[i] >= c->max_hold_ns) {
+            release(c, i, now);
+            c->timeouts++;
+            c->cooldown_until[i] = now + c->max_skew_ns;
+        }
+    } else if (i != lag && ahead > c->max_skew_ns && now >= c->cooldown_until[i]) {
+        /* Boosted: the laggard has its CPU (or will at once) and the hold
+         * closes the gap.  Without a boost, holding helps only a laggard
+         * that waits for a CPU: the held vCPU's CPU goes to it. */
+        if (c->boosted[lag] || waiting[lag]) {
+            c->held[i] = true;
+            c->hold_since[i] = now;
+            c->costops++;
+        } else {
+            c->skipped++;
+        }
     }
 }
 
@@ -79,21 +127,9 @@ unsigned cosched_step(struct cosched *c, const uint64_t *progress, const bool *w
         hi = progress[i] > hi ? progress[i] : hi;
     }
     hist_add(c, hi - lo);
+    boost_update(c, progress, hi, now);
     for (unsigned i = 0; i < c->n; i++) {
-        if (c->held[i]) {
-            hold_check(c, i, progress, waiting, now);
-        } else if (i != lag && progress[i] - lo > c->max_skew_ns &&
-                   now >= c->cooldown_until[i]) {
-            if (waiting[lag]) {
-                c->held[i] = true;
-                c->hold_since[i] = now;
-                c->hold_lag[i] = lag;
-                c->hold_lag_progress[i] = progress[lag];
-                c->costops++;
-            } else {
-                c->skipped++;
-            }
-        }
+        hold_update(c, i, lag, progress[i] - lo, waiting, now);
         nheld += c->held[i];
     }
     return nheld;
@@ -101,7 +137,10 @@ unsigned cosched_step(struct cosched *c, const uint64_t *progress, const bool *w
 
 void cosched_release_all(struct cosched *c, uint64_t now)
 {
-    for (unsigned i = 0; i < c->n; i++)
+    for (unsigned i = 0; i < c->n; i++) {
         if (c->held[i])
             release(c, i, now);
+        if (c->boosted[i])
+            unboost(c, i, now);
+    }
 }

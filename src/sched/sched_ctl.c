@@ -17,6 +17,20 @@
 
 /* ---- co-scheduling ----------------------------------------------------------- */
 
+/* A vCPU's boost on or off: its group's weight, its VM's and, while any
+ * boost is on, the process group's (sched_thread_weight_apply). */
+static void boost_apply(struct sched_vm *svm, unsigned i, bool on)
+{
+    struct sched_thread *t = &svm->vcpus[i].t;
+    unsigned boost = on ? svm->boost_weight : 0;
+
+    if (t->boost == boost)
+        return;
+    t->boost = boost;
+    if (sched_thread_weight_apply(svm, t, t->weight))
+        log_debug("sched: cannot %s boost %s", on ? "set" : "drop", t->group);
+}
+
 void sched_release_holds(struct sched_vm *svm)
 {
     cosched_release_all(&svm->cs, sched_now_ns());
@@ -25,6 +39,22 @@ void sched_release_holds(struct sched_vm *svm)
         atomic_store(&svm->vcpus[i].hold, false);
     pthread_cond_broadcast(&svm->hold_cond);
     pthread_mutex_unlock(&svm->hold_lock);
+    for (unsigned i = 0; i < svm->n; i++)
+        boost_apply(svm, i, false);
+}
+
+/* Time on a CPU, up to date for a thread that is running now (schedstat's
+ * first field lags by up to a scheduler tick): the thread's CPU clock,
+ * which a thread of the same process may read. */
+static int thread_cputime(pid_t tid, uint64_t *ns)
+{
+    clockid_t clk = (clockid_t)((~(uint32_t)tid << 3) | 6u);    /* per thread, sched */
+    struct timespec ts;
+
+    if (clock_gettime(clk, &ts))
+        return -errno;
+    *ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    return 0;
 }
 
 /* Progress of a vCPU: wall time since t0, less the time it waited for a
@@ -41,7 +71,7 @@ static uint64_t vcpu_progress(struct sched_vm *svm, struct sched_vcpu *sv, uint6
     pid_t tid = atomic_load(&sv->t.tid);
 
     *waiting = false;
-    if (!tid || sched_schedstat(tid, &run, &delay)) {
+    if (!tid || sched_schedstat(tid, &run, &delay) || thread_cputime(tid, &run)) {
         delay = sv->delay0_ns;
         run = sv->last_run_ns;
     } else if (!baseline && run == sv->last_run_ns && sched_thread_state(tid) == 'R') {
@@ -62,6 +92,40 @@ static uint64_t vcpu_progress(struct sched_vm *svm, struct sched_vcpu *sv, uint6
     return now - svm->t0_ns > lost ? now - svm->t0_ns - lost : 0;
 }
 
+static void flags_json(FILE *f, const char *key, const bool *v, unsigned n)
+{
+    fprintf(f, ",\"%s\":[", key);
+    for (unsigned i = 0; i < n; i++)
+        fprintf(f, "%s%d", i ? "," : "", v[i]);
+    fputc(']', f);
+}
+
+/* KVMM_COSCHED_TRACE: one line per tick and VM, the controller's own view. */
+static void cosched_trace(const struct sched_vm *svm, const uint64_t *progress,
+                          const bool *waiting, unsigned n, uint64_t now)
+{
+    FILE *f = sched_g.cs_trace;
+    bool held[COSCHED_VCPUS_MAX] = { false };
+
+    if (!f)
+        return;
+    for (unsigned i = 0; i < n; i++)
+        held[i] = atomic_load(&svm->vcpus[i].hold);
+    fprintf(f, "{\"t_ms\":%.3f,\"vm\":\"%s\",\"on\":%s,\"skew_us\":%llu,\"progress_us\":[",
+            (double)now / 1e6, svm->spec->name, svm->cosched ? "true" : "false",
+            (unsigned long long)(cosched_skew(n, progress) / 1000));
+    for (unsigned i = 0; i < n; i++)
+        fprintf(f, "%s%llu", i ? "," : "", (unsigned long long)(progress[i] / 1000));
+    fputc(']', f);
+    flags_json(f, "waiting", waiting, n);
+    flags_json(f, "held", held, n);
+    flags_json(f, "boosted", svm->cs.boosted, svm->cosched ? n : 0);
+    fputs("}\n", f);
+    fflush(f);
+}
+
+/* With co-scheduling off, only the trace (observe): the same measure for
+ * a run with it off as for one with it on. */
 static void cosched_tick(struct sched_vm *svm, uint64_t now)
 {
     uint64_t progress[COSCHED_VCPUS_MAX] = { 0 };
@@ -74,7 +138,14 @@ static void cosched_tick(struct sched_vm *svm, uint64_t now)
     for (unsigned i = 0; i < n; i++)
         progress[i] = vcpu_progress(svm, &svm->vcpus[i], now, baseline, &waiting[i]);
     svm->cs_started = true;
+    if (!svm->cosched) {
+        cosched_trace(svm, progress, waiting, n, now);
+        return;
+    }
+    svm->cs.can_boost = sched_g.use_cg && svm->groups && svm->boost_weight;
     cosched_step(&svm->cs, progress, waiting, now);
+    for (unsigned i = 0; i < n; i++)
+        boost_apply(svm, i, svm->cs.boosted[i]);
     for (unsigned i = 0; i < n; i++) {
         struct sched_vcpu *sv = &svm->vcpus[i];
         bool want = svm->cs.held[i];
@@ -90,6 +161,7 @@ static void cosched_tick(struct sched_vm *svm, uint64_t now)
         if (want)
             vcpu_kick(vm_vcpu(svm->vm, i));  /* holds at its next exit */
     }
+    cosched_trace(svm, progress, waiting, n, now);
 }
 
 /* ---- adaptive weights -------------------------------------------------------- */
@@ -250,7 +322,7 @@ static uint64_t vm_tick(struct sched_vm *svm, uint64_t now)
 
     if (!svm->vm || vm_stopping(svm->vm) || vm_paused(svm->vm))
         return next;
-    if (svm->cosched) {
+    if (svm->cosched || sched_g.cs_trace) {
         cosched_tick(svm, now);
         t = svm->cs.max_skew_ns / 4;
         next = t < TICK_MIN_NS ? TICK_MIN_NS : t < next ? t : next;
@@ -330,6 +402,11 @@ static cJSON *cosched_json(const struct sched_vm *svm)
     cJSON_AddNumberToObject(o, "skipped", (double)c->skipped);
     cJSON_AddNumberToObject(o, "max_skew_seen_ms", (double)c->max_skew_seen_ns / 1e6);
     cJSON_AddNumberToObject(o, "held_ms", (double)c->held_ns / 1e6);
+    cJSON_AddNumberToObject(o, "boost_weight", svm->boost_weight);
+    cJSON_AddBoolToObject(o, "boost", sched_g.use_cg && svm->groups && svm->boost_weight);
+    cJSON_AddBoolToObject(o, "cgroups", sched_g.use_cg && svm->groups);
+    cJSON_AddNumberToObject(o, "boosts", (double)c->boosts);
+    cJSON_AddNumberToObject(o, "boosted_ms", (double)c->boosted_ns / 1e6);
     for (unsigned i = 0; i < COSCHED_HIST_BUCKETS; i++) {
         cJSON *b = cJSON_CreateObject();
 
@@ -363,6 +440,7 @@ static cJSON *vm_json(const struct sched_vm *svm)
 
         cJSON_AddNumberToObject(t, "index", i);
         cJSON_AddBoolToObject(t, "held", atomic_load(&svm->vcpus[i].hold));
+        cJSON_AddBoolToObject(t, "boosted", svm->vcpus[i].t.boost != 0);
         cJSON_AddNumberToObject(t, "holds", (double)atomic_load(&svm->vcpus[i].holds));
         cJSON_AddNumberToObject(t, "held_ms", (double)atomic_load(&svm->vcpus[i].held_ns) / 1e6);
         cJSON_AddItemToArray(v, t);
