@@ -392,6 +392,12 @@ static cJSON *cosched_json(const struct sched_vm *svm)
 {
     const struct cosched *c = &svm->cs;
     cJSON *o = cJSON_CreateObject(), *h = cJSON_CreateArray();
+    uint64_t now = sched_now_ns(), held = c->held_ns, boosted = c->boosted_ns;
+
+    for (unsigned i = 0; i < c->n; i++) {      /* the holds and boosts in progress */
+        held += c->held[i] ? now - c->hold_since[i] : 0;
+        boosted += c->boosted[i] ? now - c->boost_since[i] : 0;
+    }
 
     cJSON_AddBoolToObject(o, "enabled", svm->cosched);
     cJSON_AddNumberToObject(o, "max_skew_ms", (double)c->max_skew_ns / 1e6);
@@ -401,12 +407,12 @@ static cJSON *cosched_json(const struct sched_vm *svm)
     cJSON_AddNumberToObject(o, "timeouts", (double)c->timeouts);
     cJSON_AddNumberToObject(o, "skipped", (double)c->skipped);
     cJSON_AddNumberToObject(o, "max_skew_seen_ms", (double)c->max_skew_seen_ns / 1e6);
-    cJSON_AddNumberToObject(o, "held_ms", (double)c->held_ns / 1e6);
+    cJSON_AddNumberToObject(o, "held_ms", (double)held / 1e6);
     cJSON_AddNumberToObject(o, "boost_weight", svm->boost_weight);
     cJSON_AddBoolToObject(o, "boost", sched_g.use_cg && svm->groups && svm->boost_weight);
     cJSON_AddBoolToObject(o, "cgroups", sched_g.use_cg && svm->groups);
     cJSON_AddNumberToObject(o, "boosts", (double)c->boosts);
-    cJSON_AddNumberToObject(o, "boosted_ms", (double)c->boosted_ns / 1e6);
+    cJSON_AddNumberToObject(o, "boosted_ms", (double)boosted / 1e6);
     for (unsigned i = 0; i < COSCHED_HIST_BUCKETS; i++) {
         cJSON *b = cJSON_CreateObject();
 
