@@ -296,7 +296,7 @@ static int sched_cgroups_init(const struct kvmm_spec *spec, char *err, size_t er
 /* Only co-scheduling's boosts wanted the groups: go on without them. */
 static void sched_cgroups_forgo(const char *why)
 {
-    log_info("sched: co-scheduling without catch-up boosts (holds only): %s", why);
+    log_warn("sched: co-scheduling without catch-up boosts (holds only): %s", why);
     if (sched_g.cg.created)
         cg_proc_destroy(&sched_g.cg);
     sched_g.use_cg = false;
