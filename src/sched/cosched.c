@@ -59,28 +59,27 @@ static void release(struct cosched *c, unsigned i, uint64_t now)
     c->held_ns += now - c->hold_since[i];
 }
 
-static void unboost(struct cosched *c, unsigned i, uint64_t now)
+/* Boost the VM's vCPUs while one is more than half a bound behind the
+ * fastest, until all are back within a quarter (hysteresis: no weight
+ * flapping at one level).  All of them, at one weight: a boosted laggard
+ * alone makes its CPU look heavy to the host's load balancer, which then
+ * moves it onto its sibling's CPU, away from the foreign thread it was
+ * meant to win against (measured: docs/scheduling.md). */
+static void boost_update(struct cosched *c, uint64_t skew, uint64_t now)
 {
-    c->boosted[i] = false;
-    c->boosted_ns += now - c->boost_since[i];
-}
+    bool was = c->boosted[0];
+    bool on = c->can_boost && (skew > c->max_skew_ns / 2 || (was && skew > c->max_skew_ns / 4));
 
-/* Boost every vCPU more than half a bound behind the fastest, until it is
- * back within a quarter (hysteresis: no weight flapping at one level). */
-static void boost_update(struct cosched *c, const uint64_t *progress, uint64_t hi,
-                         uint64_t now)
-{
-    for (unsigned i = 0; i < c->n; i++) {
-        uint64_t behind = hi - progress[i];
-
-        if (c->boosted[i] && (behind <= c->max_skew_ns / 4 || !c->can_boost)) {
-            unboost(c, i, now);
-        } else if (!c->boosted[i] && c->can_boost && behind > c->max_skew_ns / 2) {
-            c->boosted[i] = true;
-            c->boost_since[i] = now;
-            c->boosts++;
-        }
+    if (on == was)
+        return;
+    if (on) {
+        c->boost_since = now;
+        c->boosts++;
+    } else {
+        c->boosted_ns += now - c->boost_since;
     }
+    for (unsigned i = 0; i < c->n; i++)
+        c->boosted[i] = on;
 }
 
 /* vCPU i is ahead of the slowest (lag) by `ahead`: hold it, release it,
@@ -127,7 +126,7 @@ unsigned cosched_step(struct cosched *c, const uint64_t *progress, const bool *w
         hi = progress[i] > hi ? progress[i] : hi;
     }
     hist_add(c, hi - lo);
-    boost_update(c, progress, hi, now);
+    boost_update(c, hi - lo, now);
     for (unsigned i = 0; i < c->n; i++) {
         hold_update(c, i, lag, progress[i] - lo, waiting, now);
         nheld += c->held[i];
@@ -137,10 +136,10 @@ unsigned cosched_step(struct cosched *c, const uint64_t *progress, const bool *w
 
 void cosched_release_all(struct cosched *c, uint64_t now)
 {
-    for (unsigned i = 0; i < c->n; i++) {
+    for (unsigned i = 0; i < c->n; i++)
         if (c->held[i])
             release(c, i, now);
-        if (c->boosted[i])
-            unboost(c, i, now);
-    }
+    if (c->n && c->boosted[0])
+        c->boosted_ns += now - c->boost_since;
+    memset(c->boosted, 0, sizeof(c->boosted));
 }

@@ -2,11 +2,14 @@
  * vCPUs wait for a host CPU, and the time, decide which vCPUs to boost
  * and which to hold.
  *
- * Speeding the laggard up comes first.  A vCPU more than max_skew/2
- * behind the fastest sibling is *boosted*: the caller raises its cgroup
- * weight (and its ancestors') so that it wins its host CPU against
- * threads outside the VM; the boost ends when it is back within
- * max_skew/4.  Holding the leader is what bounds the skew: a vCPU more
+ * Speeding the laggard up comes first.  While a vCPU is more than
+ * max_skew/2 behind the fastest sibling, the VM is *boosted*: the caller
+ * raises the cgroup weight of every vCPU of the VM (and their ancestors')
+ * to one boost weight, so that the laggard wins its host CPU against
+ * threads outside the VM and the host's load balancer still sees the
+ * vCPUs as equals (it keeps them on different CPUs); the boost ends when
+ * the skew is back within max_skew/4.  Holding the leader is what bounds
+ * the skew: a vCPU more
  * than max_skew ahead of the slowest is held (it sleeps at its next
  * exit) when that laggard is boosted (already at the boost weight and
  * still behind) or, without boosts, when the laggard waits for a host
@@ -34,8 +37,8 @@ struct cosched {
     bool held[COSCHED_VCPUS_MAX];
     uint64_t hold_since[COSCHED_VCPUS_MAX];
     uint64_t cooldown_until[COSCHED_VCPUS_MAX];
-    bool boosted[COSCHED_VCPUS_MAX];
-    uint64_t boost_since[COSCHED_VCPUS_MAX];
+    bool boosted[COSCHED_VCPUS_MAX];                /* all or none */
+    uint64_t boost_since;
     /* statistics */
     uint64_t skew_hist[COSCHED_HIST_BUCKETS];   /* see cosched_hist_bound_ms */
     uint64_t samples, costops, max_skew_seen_ns;
@@ -43,7 +46,7 @@ struct cosched {
     uint64_t timeouts;      /* holds that ended at max_hold */
     uint64_t skipped;       /* ticks a vCPU was ahead, its laggard neither boosted nor waiting */
     uint64_t held_ns;       /* summed over vCPUs */
-    uint64_t boosts, boosted_ns;
+    uint64_t boosts, boosted_ns;    /* boosts of the VM, and their time */
 };
 
 void cosched_init(struct cosched *c, unsigned n, uint64_t max_skew_ns);

@@ -415,10 +415,9 @@ static cJSON *cosched_json(const struct sched_vm *svm)
     cJSON *o = cJSON_CreateObject(), *h = cJSON_CreateArray();
     uint64_t now = sched_now_ns(), held = c->held_ns, boosted = c->boosted_ns;
 
-    for (unsigned i = 0; i < c->n; i++) {      /* the holds and boosts in progress */
+    for (unsigned i = 0; i < c->n; i++)        /* the holds and boost in progress */
         held += c->held[i] ? now - c->hold_since[i] : 0;
-        boosted += c->boosted[i] ? now - c->boost_since[i] : 0;
-    }
+    boosted += c->n && c->boosted[0] ? now - c->boost_since : 0;
 
     cJSON_AddBoolToObject(o, "enabled", svm->cosched);
     cJSON_AddNumberToObject(o, "max_skew_ms", (double)c->max_skew_ns / 1e6);

@@ -268,6 +268,7 @@ static void timeout_run(bool boost)
 
 		cosched_step(&c, p, waiting, now);
 		assert_int_equal(c.boosted[1], boost);
+		assert_int_equal(c.boosted[0], boost);
 		if (c.held[0] && !was_held)
 			since = now;
 		if (c.held[0]) {
@@ -325,8 +326,8 @@ static void test_cosched_laggard_not_waiting(void **state)
 }
 
 /* Host model for the boost tests: vCPU 0 has a host CPU to itself; vCPU 1
- * shares the other with a hog and gets half of it, or 9/10 while boosted
- * (weight 1000 against 100).  A held vCPU stands still.  Returns the
+ * shares the other with a hog and gets half of it, or 9/10 while the VM is
+ * boosted (weight 1000 against 100).  A held vCPU stands still.  Returns the
  * number of ticks vCPU 0 was held. */
 static uint64_t boost_run(struct cosched *c, uint64_t *p, uint64_t tick, uint64_t until,
 			  uint64_t *max_spread)
@@ -338,7 +339,8 @@ static uint64_t boost_run(struct cosched *c, uint64_t *p, uint64_t tick, uint64_
 		uint64_t spread;
 
 		cosched_step(c, p, waiting, now);
-		assert_false(c->held[1] || c->boosted[0]);
+		assert_false(c->held[1]);
+		assert_int_equal(c->boosted[0], c->boosted[1]);     /* the VM as one */
 		held += c->held[0];
 		if (!c->held[0])
 			p[0] += tick;
@@ -396,38 +398,46 @@ static void test_cosched_boost_vs_holds(void **state)
 	assert_true(held * tick >= 2000 * MS * 4 / 10);
 }
 
-/* A boost ends once the laggard is back within a quarter of the bound:
- * here the leader stops progressing (its host CPU is taken), the boosted
- * laggard catches up, and both boost and the leader's role change. */
+/* The VM is boosted, all its vCPUs at once, while one lags by more than
+ * half the bound, until the skew is back within a quarter of it; boosts
+ * drop when they become impossible. */
 static void test_cosched_boost_release(void **state)
 {
 	struct cosched c;
-	uint64_t p[2] = { 8 * MS, 0 };
-	bool waiting[2] = { false, false };
+	uint64_t p[3] = { 8 * MS, 0, 8 * MS };
+	bool waiting[3] = { false, false, false };
 
 	(void)state;
-	cosched_init(&c, 2, 10 * MS);
+	cosched_init(&c, 3, 10 * MS);
 	c.can_boost = true;
 	assert_int_equal(cosched_step(&c, p, waiting, 0), 0);
-	assert_true(c.boosted[1]);              /* 8 ms behind > 5 */
-	assert_false(c.boosted[0]);
+	assert_true(c.boosted[0] && c.boosted[1] && c.boosted[2]);      /* 8 ms > 5 */
 	p[1] = 4 * MS;                          /* 4 ms behind: still boosted */
 	cosched_step(&c, p, waiting, MS);
-	assert_true(c.boosted[1]);
+	assert_true(c.boosted[0] && c.boosted[1] && c.boosted[2]);
 	p[1] = 6 * MS;                          /* 2 ms behind: released */
 	cosched_step(&c, p, waiting, 2 * MS);
-	assert_false(c.boosted[1]);
+	assert_false(c.boosted[0] || c.boosted[1] || c.boosted[2]);
 	assert_int_equal(c.boosted_ns, 2 * MS);
-	p[1] = 15 * MS;                         /* now vCPU 0 lags */
+	p[1] = 12 * MS;                         /* 4 ms: not enough to start one */
 	cosched_step(&c, p, waiting, 3 * MS);
-	assert_true(c.boosted[0] && !c.boosted[1]);
+	assert_false(c.boosted[0]);
+	p[1] = 15 * MS;                         /* now vCPUs 0 and 2 lag by 7 ms */
+	cosched_step(&c, p, waiting, 4 * MS);
+	assert_true(c.boosted[0] && c.boosted[1] && c.boosted[2]);
 	assert_int_equal(c.boosts, 2);
 	/* boosts off (no cgroups any more): dropped at the next step */
 	c.can_boost = false;
-	cosched_step(&c, p, waiting, 4 * MS);
-	assert_false(c.boosted[0]);
+	cosched_step(&c, p, waiting, 5 * MS);
+	assert_false(c.boosted[0] || c.boosted[1] || c.boosted[2]);
 	assert_int_equal(c.boosted_ns, 3 * MS);
 	assert_int_equal(c.costops, 0);         /* never more than the bound apart */
+	c.can_boost = true;
+	p[0] = 0;
+	cosched_step(&c, p, waiting, 6 * MS);
+	cosched_release_all(&c, 8 * MS);
+	assert_false(c.boosted[0] || c.boosted[1] || c.boosted[2]);
+	assert_int_equal(c.boosted_ns, 5 * MS);
 }
 
 static void test_cosched_single_and_bound(void **state)
