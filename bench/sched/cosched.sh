@@ -9,7 +9,7 @@
 # rounds/s (what the guest prints); the skew as the controller measures
 # it (KVMM_COSCHED_TRACE: its progress clocks every max_skew/4, also
 # sampled with co-scheduling off); the spread between the two vCPUs'
-# time on a CPU since the barrier started (schedstat every 10 ms); and,
+# time on a CPU since the barrier started (schedstat every 50 ms); and,
 # when on, the controller's statistics (x-query-sched) and its boosts and
 # holds during the barrier (from the trace).  Inside the test host the
 # script mounts cgroup v2 for the boosts.
@@ -54,7 +54,7 @@ JSON
     # The sampler starts now: under the loaded test host, Python takes
     # seconds to start.  It waits for the vCPU threads itself.
     /usr/bin/python3 bench/sched/sample.py "$pid" "$con" BARRIER-DONE "$OUT/cosched-$mode" \
-        --timeout $((BOOT_TIMEOUT + SECS * 4 + 60)) --vcpus 2 &
+        --timeout $((BOOT_TIMEOUT + SECS * 4 + 60)) --vcpus 2 --interval 50 &
     sampler=$!
     for _ in $(seq $((BOOT_TIMEOUT * 5))); do
         grep -q BARRIER-READY "$con" && break
@@ -161,7 +161,7 @@ for r in range(1, repeat + 1):
 
 print("Barrier window only.  Skew: the controller's progress clocks (KVMM_COSCHED_TRACE, "
       "every %g ms, also with co-scheduling off); spread: the vCPUs' time on a CPU since "
-      "the barrier started (schedstat every 10 ms)." % tick)
+      "the barrier started (schedstat every 50 ms)." % tick)
 print()
 print("| run | co-scheduling | barrier rounds/s | vCPU CPU time (% of one CPU, both) | "
       "skew p50 / p90 / p99 / max (ms) | on-CPU spread p50 / p99 / max (ms) | "

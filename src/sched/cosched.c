@@ -60,16 +60,23 @@ static void release(struct cosched *c, unsigned i, uint64_t now)
 }
 
 /* Boost the VM's vCPUs while one is more than half a bound behind the
- * fastest, until all are back within a quarter (hysteresis: no weight
- * flapping at one level).  All of them, at one weight: a boosted laggard
+ * fastest, until all have stayed within a quarter of it for
+ * COSCHED_CALM_BOUNDS bounds (hysteresis: every change is a few cgroup
+ * writes, and the host's balancer needs time to settle on it).  All of them, at one weight: a boosted laggard
  * alone makes its CPU look heavy to the host's load balancer, which then
  * moves it onto its sibling's CPU, away from the foreign thread it was
  * meant to win against (measured: docs/scheduling.md). */
 static void boost_update(struct cosched *c, uint64_t skew, uint64_t now)
 {
-    bool was = c->boosted[0];
-    bool on = c->can_boost && (skew > c->max_skew_ns / 2 || (was && skew > c->max_skew_ns / 4));
+    bool was = c->boosted[0], on;
 
+    if (skew > c->max_skew_ns / 4)
+        c->calm_since = 0;
+    else if (!c->calm_since)
+        c->calm_since = now ? now : 1;
+    on = c->can_boost && (skew > c->max_skew_ns / 2 ||
+                          (was && (!c->calm_since || now - c->calm_since < COSCHED_CALM_BOUNDS *
+                                                                         c->max_skew_ns)));
     if (on == was)
         return;
     if (on) {

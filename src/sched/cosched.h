@@ -8,7 +8,7 @@
  * to one boost weight, so that the laggard wins its host CPU against
  * threads outside the VM and the host's load balancer still sees the
  * vCPUs as equals (it keeps them on different CPUs); the boost ends when
- * the skew is back within max_skew/4.  Holding the leader is what bounds
+ * the skew has stayed within max_skew/4 for COSCHED_CALM_BOUNDS bounds.  Holding the leader is what bounds
  * the skew: a vCPU more
  * than max_skew ahead of the slowest is held (it sleeps at its next
  * exit) when that laggard is boosted (already at the boost weight and
@@ -29,6 +29,7 @@
 
 #define COSCHED_VCPUS_MAX 255
 #define COSCHED_HIST_BUCKETS 8
+#define COSCHED_CALM_BOUNDS 10      /* a boost ends after this many bounds of calm */
 
 struct cosched {
     unsigned n;
@@ -39,6 +40,7 @@ struct cosched {
     uint64_t cooldown_until[COSCHED_VCPUS_MAX];
     bool boosted[COSCHED_VCPUS_MAX];                /* all or none */
     uint64_t boost_since;
+    uint64_t calm_since;            /* skew within max_skew/4 since, 0: it is not */
     /* statistics */
     uint64_t skew_hist[COSCHED_HIST_BUCKETS];   /* see cosched_hist_bound_ms */
     uint64_t samples, costops, max_skew_seen_ns;

@@ -180,6 +180,7 @@ static int svm_init(struct sched_vm *svm, const struct vm_spec *spec)
 
         sv->svm = svm;
         sv->index = i;
+        sv->schedstat_fd = sv->stat_fd = -1;
         snprintf(group, sizeof(group), "%s/vcpu%u", spec->name, i);
         thread_init(&sv->t, group, s->vcpu_weights ? s->vcpu_weights[i] : base,
                     s->vcpu_affinity ? s->vcpu_affinity[i] : NULL);
@@ -369,6 +370,7 @@ void sched_fini(void)
         cg_proc_destroy(&sched_g.cg);
     sched_g.use_cg = false;
     for (size_t i = 0; i < sched_g.nvms; i++) {
+        sched_cosched_files_close(&sched_g.vms[i]);
         free(sched_g.vms[i].vcpus);
         pthread_mutex_destroy(&sched_g.vms[i].hold_lock);
         pthread_cond_destroy(&sched_g.vms[i].hold_cond);

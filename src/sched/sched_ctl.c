@@ -5,7 +5,10 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <sched.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -58,6 +61,70 @@ static int thread_cputime(pid_t tid, uint64_t *ns)
     return 0;
 }
 
+/* The co-scheduler reads two /proc files per vCPU and tick: keep them open
+ * and pread them (an open and a close per read cost more than the read,
+ * and under emulation the controller's cost comes out of the vCPUs). */
+void sched_cosched_files_close(struct sched_vm *svm)
+{
+    for (unsigned i = 0; svm->vcpus && i < svm->n; i++) {
+        struct sched_vcpu *sv = &svm->vcpus[i];
+
+        if (sv->schedstat_fd >= 0)
+            close(sv->schedstat_fd);
+        if (sv->stat_fd >= 0)
+            close(sv->stat_fd);
+        sv->schedstat_fd = sv->stat_fd = -1;
+        sv->fd_tid = 0;
+    }
+}
+
+static int proc_open(pid_t tid, const char *file)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/proc/self/task/%d/%s", (int)tid, file);
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+static ssize_t proc_pread(int fd, char *buf, size_t len)
+{
+    ssize_t n = fd >= 0 ? pread(fd, buf, len - 1, 0) : -1;
+
+    buf[n > 0 ? n : 0] = '\0';
+    return n;
+}
+
+static int vcpu_schedstat(struct sched_vcpu *sv, pid_t tid, uint64_t *delay)
+{
+    char buf[128];
+    uint64_t run;
+
+    if (sv->fd_tid != tid) {
+        if (sv->schedstat_fd >= 0)
+            close(sv->schedstat_fd);
+        if (sv->stat_fd >= 0)
+            close(sv->stat_fd);
+        sv->schedstat_fd = proc_open(tid, "schedstat");
+        sv->stat_fd = proc_open(tid, "stat");
+        sv->fd_tid = tid;
+    }
+    if (proc_pread(sv->schedstat_fd, buf, sizeof(buf)) <= 0 ||
+        sscanf(buf, "%" SCNu64 " %" SCNu64, &run, delay) != 2)
+        return -EIO;
+    return 0;
+}
+
+/* The state letter of the thread ('R', 'S'...), 0 when unknown. */
+static char vcpu_state(struct sched_vcpu *sv)
+{
+    char buf[512], *p;
+
+    if (proc_pread(sv->stat_fd, buf, sizeof(buf)) <= 0)
+        return 0;
+    p = strrchr(buf, ')');     /* the name may hold spaces and parentheses */
+    return p && p[1] == ' ' ? p[2] : 0;
+}
+
 /* Progress of a vCPU: wall time since t0, less the time it waited for a
  * host CPU and the time it was held.  Running and halted time both count;
  * a vCPU that waits for its SIPI does too.  schedstat adds a runqueue
@@ -72,10 +139,10 @@ static uint64_t vcpu_progress(struct sched_vm *svm, struct sched_vcpu *sv, uint6
     pid_t tid = atomic_load(&sv->t.tid);
 
     *waiting = false;
-    if (!tid || sched_schedstat(tid, &run, &delay) || thread_cputime(tid, &run)) {
+    if (!tid || vcpu_schedstat(sv, tid, &delay) || thread_cputime(tid, &run)) {
         delay = sv->delay0_ns;
         run = sv->last_run_ns;
-    } else if (!baseline && run == sv->last_run_ns && sched_thread_state(tid) == 'R') {
+    } else if (!baseline && run == sv->last_run_ns && vcpu_state(sv) == 'R') {
         *waiting = true;
     }
     if (baseline) {

@@ -35,6 +35,8 @@ struct sched_vcpu {
     uint64_t delay0_ns, held0_ns;   /* baselines of the progress clock */
     uint64_t last_run_ns, last_tick_ns;
     uint64_t wait_ns;               /* current runqueue wait, not yet in schedstat */
+    int schedstat_fd, stat_fd;      /* the thread's /proc files, kept open; -1: none */
+    pid_t fd_tid;                   /* ... for this thread */
 };
 
 struct sched_vm {
@@ -90,6 +92,8 @@ void sched_post(const char *name, const char *vm, struct cJSON *data);
 /* The controller thread (sched_ctl.c). */
 void *sched_ctl_thread(void *arg);
 void sched_cosched_reset(struct sched_vm *svm);
+/* Close the vCPU threads' /proc files the co-scheduler keeps open. */
+void sched_cosched_files_close(struct sched_vm *svm);
 /* Release the VM's held vCPUs and drop its boosts. */
 void sched_release_holds(struct sched_vm *svm);
 

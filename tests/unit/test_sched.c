@@ -399,13 +399,14 @@ static void test_cosched_boost_vs_holds(void **state)
 }
 
 /* The VM is boosted, all its vCPUs at once, while one lags by more than
- * half the bound, until the skew is back within a quarter of it; boosts
- * drop when they become impossible. */
+ * half the bound, until the skew has stayed within a quarter of it for
+ * COSCHED_CALM_BOUNDS bounds; boosts drop when they become impossible. */
 static void test_cosched_boost_release(void **state)
 {
 	struct cosched c;
 	uint64_t p[3] = { 8 * MS, 0, 8 * MS };
 	bool waiting[3] = { false, false, false };
+	uint64_t calm = COSCHED_CALM_BOUNDS * 10 * MS;
 
 	(void)state;
 	cosched_init(&c, 3, 10 * MS);
@@ -415,29 +416,33 @@ static void test_cosched_boost_release(void **state)
 	p[1] = 4 * MS;                          /* 4 ms behind: still boosted */
 	cosched_step(&c, p, waiting, MS);
 	assert_true(c.boosted[0] && c.boosted[1] && c.boosted[2]);
-	p[1] = 6 * MS;                          /* 2 ms behind: released */
+	p[1] = 6 * MS;                          /* 2 ms behind: calm, but not for long */
 	cosched_step(&c, p, waiting, 2 * MS);
+	cosched_step(&c, p, waiting, 2 * MS + calm - 1);
+	assert_true(c.boosted[0] && c.boosted[1] && c.boosted[2]);
+	cosched_step(&c, p, waiting, 2 * MS + calm);
 	assert_false(c.boosted[0] || c.boosted[1] || c.boosted[2]);
-	assert_int_equal(c.boosted_ns, 2 * MS);
+	assert_int_equal(c.boosted_ns, 2 * MS + calm);
 	p[1] = 12 * MS;                         /* 4 ms: not enough to start one */
-	cosched_step(&c, p, waiting, 3 * MS);
+	cosched_step(&c, p, waiting, 3 * MS + calm);
 	assert_false(c.boosted[0]);
 	p[1] = 15 * MS;                         /* now vCPUs 0 and 2 lag by 7 ms */
-	cosched_step(&c, p, waiting, 4 * MS);
+	cosched_step(&c, p, waiting, 4 * MS + calm);
 	assert_true(c.boosted[0] && c.boosted[1] && c.boosted[2]);
 	assert_int_equal(c.boosts, 2);
 	/* boosts off (no cgroups any more): dropped at the next step */
 	c.can_boost = false;
-	cosched_step(&c, p, waiting, 5 * MS);
+	cosched_step(&c, p, waiting, 5 * MS + calm);
 	assert_false(c.boosted[0] || c.boosted[1] || c.boosted[2]);
-	assert_int_equal(c.boosted_ns, 3 * MS);
+	assert_int_equal(c.boosted_ns, 3 * MS + calm);
 	assert_int_equal(c.costops, 0);         /* never more than the bound apart */
 	c.can_boost = true;
 	p[0] = 0;
-	cosched_step(&c, p, waiting, 6 * MS);
-	cosched_release_all(&c, 8 * MS);
-	assert_false(c.boosted[0] || c.boosted[1] || c.boosted[2]);
-	assert_int_equal(c.boosted_ns, 5 * MS);
+	cosched_step(&c, p, waiting, 6 * MS + calm);
+	assert_true(c.held[1]);
+	cosched_release_all(&c, 8 * MS + calm);
+	assert_false(c.boosted[0] || c.boosted[1] || c.boosted[2] || c.held[1]);
+	assert_int_equal(c.boosted_ns, 5 * MS + calm);
 }
 
 static void test_cosched_single_and_bound(void **state)
