@@ -150,12 +150,14 @@ for r in range(1, repeat + 1):
         with open("%s/cosched-%s-rate.dat" % (out, name), "w") as f:
             for t, v in series:
                 f.write("%.3f %.0f\n" % (t / 1000.0, v))
+        same = sum(1 for t in win if len(set(t.get("cpu", [-1, -2]))) == 1)
         held = sum(1 for t in win if any(t["held"]))
         boosted = sum(1 for t in win if any(t["boosted"]))
         runs.append(dict(name=name, mode=mode, rate=rate, cpu=cpu, skew=skew, spread=spread,
                          cs=q["coschedule"], ticks=len(win),
                          period=(win[-1]["t_ms"] - win[0]["t_ms"]) / max(1, len(win) - 1),
                          holds=starts(win, "held"), boosts=starts(win, "boosted"),
+                         same_pct=100.0 * same / max(1, len(win)),
                          held_pct=100.0 * held / max(1, len(win)),
                          boosted_pct=100.0 * boosted / max(1, len(win))))
 
@@ -165,16 +167,16 @@ print("Barrier window only.  Skew: the controller's progress clocks (KVMM_COSCHE
 print()
 print("| run | co-scheduling | barrier rounds/s | vCPU CPU time (% of one CPU, both) | "
       "skew p50 / p90 / p99 / max (ms) | on-CPU spread p50 / p99 / max (ms) | "
-      "boosts / holds started | ticks boosted / held |")
-print("|---|---|---|---|---|---|---|---|")
+      "boosts / holds started | ticks boosted / held | ticks with both vCPUs on one CPU |")
+print("|---|---|---|---|---|---|---|---|---|")
 for r in runs:
     on = r["mode"] == "on"
-    print("| %s | %s | %.0f | %.0f%% | %.1f / %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %s | %s |" % (
+    print("| %s | %s | %.0f | %.0f%% | %.1f / %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %s | %s | %.0f%% |" % (
         r["name"], "on (%g ms, boost %d)" % (bound, r["cs"]["boost_weight"]) if on else "off",
         r["rate"], r["cpu"], pct(r["skew"], 50), pct(r["skew"], 90), pct(r["skew"], 99),
         max(r["skew"]), pct(r["spread"], 50), pct(r["spread"], 99), max(r["spread"]),
         "%d / %d" % (r["boosts"], r["holds"]) if on else "-",
-        "%.0f%% / %.0f%%" % (r["boosted_pct"], r["held_pct"]) if on else "-"))
+        "%.0f%% / %.0f%%" % (r["boosted_pct"], r["held_pct"]) if on else "-", r["same_pct"]))
 print()
 print("Controller statistics over the whole run, boot included (x-query-sched):")
 for r in runs:

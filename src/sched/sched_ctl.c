@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
 #include <time.h>
@@ -168,8 +169,22 @@ static void flags_json(FILE *f, const char *key, const bool *v, unsigned n)
     fputc(']', f);
 }
 
-/* KVMM_COSCHED_TRACE: one line per tick and VM, the controller's own view. */
-static void cosched_trace(const struct sched_vm *svm, const uint64_t *progress,
+/* The host CPU the thread ran on last (field 39 of stat), -1: unknown. */
+static int vcpu_cpu(struct sched_vcpu *sv)
+{
+    char buf[512], *p;
+    unsigned field = 3;
+
+    if (proc_pread(sv->stat_fd, buf, sizeof(buf)) <= 0 || !(p = strrchr(buf, ')')))
+        return -1;
+    for (p += 2; *p && field < 39; p++)
+        field += *p == ' ';
+    return field == 39 ? atoi(p) : -1;
+}
+
+/* KVMM_COSCHED_TRACE: one line per tick and VM, the controller's own view
+ * (and where the vCPU threads ran: whether the host kept them apart). */
+static void cosched_trace(struct sched_vm *svm, const uint64_t *progress,
                           const bool *waiting, unsigned n, uint64_t now)
 {
     FILE *f = sched_g.cs_trace;
@@ -188,7 +203,10 @@ static void cosched_trace(const struct sched_vm *svm, const uint64_t *progress,
     flags_json(f, "waiting", waiting, n);
     flags_json(f, "held", held, n);
     flags_json(f, "boosted", svm->cs.boosted, svm->cosched ? n : 0);
-    fputs("}\n", f);     /* flushed when full and at exit: a write per tick costs */
+    fputs(",\"cpu\":[", f);
+    for (unsigned i = 0; i < n; i++)
+        fprintf(f, "%s%d", i ? "," : "", vcpu_cpu(&svm->vcpus[i]));
+    fputs("]}\n", f);     /* flushed when full and at exit: a write per tick costs */
 }
 
 /* The co-scheduler keeps its bound only as well as its ticks keep time,
