@@ -64,6 +64,7 @@ struct spec_sched {
 	unsigned min_weight, max_weight; /* 0: base/8 and base*8 */
 	bool coschedule;
 	unsigned max_skew_ms;          /* 1..1000, default 10 */
+	unsigned boost_weight;         /* 0..10000, default 1000; 0: holds only */
 };
 
 struct vm_spec {

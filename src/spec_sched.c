@@ -153,7 +153,10 @@ static int coschedule_member(struct spec_sched *s, const cJSON *v, const char *l
 		return bool_get(v, &s->coschedule, l, err, errlen);
 	if (!strcmp(v->string, "max_skew_ms"))
 		return uint_get(v, 1, 1000, &s->max_skew_ms, l, err, errlen);
-	return spec_fail(err, errlen, l, "unknown key (expected one of: enabled, max_skew_ms)");
+	if (!strcmp(v->string, "boost_weight"))
+		return uint_get(v, 0, 10000, &s->boost_weight, l, err, errlen);
+	return spec_fail(err, errlen, l, "unknown key (expected one of: enabled, max_skew_ms, "
+			  "boost_weight)");
 }
 
 typedef int (*member_fn)(struct spec_sched *s, const cJSON *v, const char *l, char *err,
@@ -210,6 +213,7 @@ void spec_sched_defaults(struct spec_sched *s)
 	memset(s, 0, sizeof(*s));
 	s->period_ms = 100;
 	s->max_skew_ms = 10;
+	s->boost_weight = 1000;
 }
 
 void spec_sched_free(struct spec_sched *s)

@@ -50,7 +50,7 @@ struct command {
     const char *name;
     cJSON *(*run)(struct call *c);
     enum vm_select sel;
-    struct arg_spec args[5];
+    struct arg_spec args[6];
 };
 
 static cJSON *fail(struct call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -442,14 +442,16 @@ static cJSON *cmd_set_sched(struct call *c)
 {
     const cJSON *adaptive = arg(c, "adaptive"), *cosched = arg(c, "coschedule");
     const cJSON *skew = arg(c, "max_skew_ms"), *weight = arg(c, "weight"), *vcpu = arg(c, "vcpu");
+    const cJSON *boost = arg(c, "boost_weight");
     const char *name = sup_vm_name(c->sv), *layout;
     unsigned n = sup_vm_spec(c->sv)->vcpus;
-    bool use_cg, cs_on;
+    bool use_cg, cs_on, vm_cg;
     cJSON *state;
     int ret = 0;
 
-    if (!adaptive && !cosched && !skew && !weight)
-        return fail(c, "give at least one of 'adaptive', 'coschedule', 'max_skew_ms', 'weight'");
+    if (!adaptive && !cosched && !skew && !weight && !boost)
+        return fail(c, "give at least one of 'adaptive', 'coschedule', 'max_skew_ms', "
+                    "'boost_weight', 'weight'");
     if (vcpu && !weight)
         return fail(c, "'vcpu' needs 'weight'");
     if (vcpu && (vcpu->valuedouble < 0 || vcpu->valuedouble >= n))
@@ -458,16 +460,22 @@ static cJSON *cmd_set_sched(struct call *c)
         return fail(c, "'weight' must be 1..10000");
     if (skew && (skew->valuedouble < 1 || skew->valuedouble > 1000))
         return fail(c, "'max_skew_ms' must be 1..1000");
+    if (boost && (boost->valuedouble < 0 || boost->valuedouble > 10000))
+        return fail(c, "'boost_weight' must be 0..10000");
     state = sched_state(c);
     if (!state)
         return NULL;
     layout = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(state, "cgroup_layout"));
     use_cg = layout && strcmp(layout, "none");
     cs_on = cJSON_IsTrue(sched_vm_item(state, "coschedule", "enabled"));
+    vm_cg = cJSON_IsTrue(sched_vm_item(state, "coschedule", "cgroups"));
     cJSON_Delete(state);
     if (!use_cg && (weight || cJSON_IsTrue(adaptive)))
         return fail(c, "'%s' needs cgroups: start the VM with a 'sched' weight in its spec",
                     weight ? "weight" : "adaptive");
+    if (boost && boost->valuedouble > 0 && !vm_cg)
+        return fail(c, "'boost_weight' needs cgroups: start the VM with co-scheduling or a "
+                    "'sched' weight in its spec");
     if (weight && vcpu)
         ret = sched_set_weight(name, (int)vcpu->valuedouble, (unsigned)weight->valuedouble);
     for (int i = -1; weight && !vcpu && !ret && i < (int)n; i++)
@@ -475,6 +483,8 @@ static cJSON *cmd_set_sched(struct call *c)
     if (!ret && (cosched || skew))
         ret = sched_coschedule_set(name, cosched ? cJSON_IsTrue(cosched) : cs_on,
                                    skew ? (unsigned)skew->valuedouble : 0);
+    if (!ret && boost)
+        ret = sched_coschedule_boost_set(name, (unsigned)boost->valuedouble);
     if (!ret && adaptive)
         ret = sched_controller_enable(name, cJSON_IsTrue(adaptive));
     if (ret)
@@ -533,7 +543,8 @@ static const struct command commands[] = {
     { "x-query-sched", cmd_query_sched, SEL_FILTER, { { 0 } } },
     { "x-set-sched", cmd_set_sched, SEL_ONE,
       { { "adaptive", ARG_BOOL, false }, { "coschedule", ARG_BOOL, false },
-        { "max_skew_ms", ARG_INT, false }, { "weight", ARG_INT, false },
+        { "max_skew_ms", ARG_INT, false }, { "boost_weight", ARG_INT, false },
+        { "weight", ARG_INT, false },
         { "vcpu", ARG_INT, false } } },
     { "x-set-console-log", cmd_set_console_log, SEL_LIVE, { { "path", ARG_STR, false } } },
     { "x-introspect-set-policy", cmd_isp_set_policy, SEL_LIVE, { { "policy", ARG_OBJECT, true } } },

@@ -26,6 +26,19 @@ void cosched_init(struct cosched *c, unsigned n, uint64_t max_skew_ns)
     cosched_set_bound(c, max_skew_ns);
 }
 
+uint64_t cosched_skew(unsigned n, const uint64_t *progress)
+{
+    uint64_t lo = UINT64_MAX, hi = 0;
+
+    if (n < 2)
+        return 0;
+    for (unsigned i = 0; i < n; i++) {
+        lo = progress[i] < lo ? progress[i] : lo;
+        hi = progress[i] > hi ? progress[i] : hi;
+    }
+    return hi - lo;
+}
+
 static void hist_add(struct cosched *c, uint64_t skew_ns)
 {
     uint64_t ms = skew_ns / 1000000ull;
@@ -46,20 +59,61 @@ static void release(struct cosched *c, unsigned i, uint64_t now)
     c->held_ns += now - c->hold_since[i];
 }
 
-/* A held vCPU: release it when its laggard progressed (or is no longer
- * waiting: it runs, or halted), or when the hold timed out. */
-static void hold_check(struct cosched *c, unsigned i, const uint64_t *progress,
-                       const bool *waiting, uint64_t now)
+/* Boost the VM's vCPUs while one is more than half a bound behind the
+ * fastest, until all have stayed within a quarter of it for
+ * COSCHED_CALM_BOUNDS bounds (hysteresis: every change is a few cgroup
+ * writes, and the host's balancer needs time to settle on it).  All of them, at one weight: a boosted laggard
+ * alone makes its CPU look heavy to the host's load balancer, which then
+ * moves it onto its sibling's CPU, away from the foreign thread it was
+ * meant to win against (measured: docs/scheduling.md). */
+static void boost_update(struct cosched *c, uint64_t skew, uint64_t now)
 {
-    unsigned lag = c->hold_lag[i];
+    bool was = c->boosted[0], on;
 
-    if (progress[lag] > c->hold_lag_progress[i] || !waiting[lag]) {
-        release(c, i, now);
-        c->useful++;
-    } else if (now - c->hold_since[i] >= c->max_hold_ns) {
-        release(c, i, now);
-        c->timeouts++;
-        c->cooldown_until[i] = now + c->max_skew_ns;
+    if (skew > c->max_skew_ns / 4)
+        c->calm_since = 0;
+    else if (!c->calm_since)
+        c->calm_since = now ? now : 1;
+    on = c->can_boost && (skew > c->max_skew_ns / 2 ||
+                          (was && (!c->calm_since || now - c->calm_since < COSCHED_CALM_BOUNDS *
+                                                                         c->max_skew_ns)));
+    if (on == was)
+        return;
+    if (on) {
+        c->boost_since = now;
+        c->boosts++;
+    } else {
+        c->boosted_ns += now - c->boost_since;
+    }
+    for (unsigned i = 0; i < c->n; i++)
+        c->boosted[i] = on;
+}
+
+/* vCPU i is ahead of the slowest (lag) by `ahead`: hold it, release it,
+ * or leave it. */
+static void hold_update(struct cosched *c, unsigned i, unsigned lag, uint64_t ahead,
+                        const bool *waiting, uint64_t now)
+{
+    if (c->held[i]) {
+        if (ahead <= c->max_skew_ns / 2) {
+            release(c, i, now);
+            c->useful++;
+        } else if (now - c->hold_since[i] >= c->max_hold_ns) {
+            release(c, i, now);
+            c->timeouts++;
+            c->cooldown_until[i] = now + c->max_skew_ns;
+        }
+    } else if (i != lag && ahead > c->max_skew_ns && now >= c->cooldown_until[i]) {
+        /* Boosted: the laggard has its CPU (or will at once) and the hold
+         * closes the gap.  Without a boost, holding helps only a laggard
+         * that waits for a CPU: the held vCPU's CPU goes to it. */
+        if (c->boosted[lag] || waiting[lag]) {
+            c->held[i] = true;
+            c->hold_since[i] = now;
+            c->costops++;
+        } else {
+            c->skipped++;
+        }
     }
 }
 
@@ -79,21 +133,9 @@ unsigned cosched_step(struct cosched *c, const uint64_t *progress, const bool *w
         hi = progress[i] > hi ? progress[i] : hi;
     }
     hist_add(c, hi - lo);
+    boost_update(c, hi - lo, now);
     for (unsigned i = 0; i < c->n; i++) {
-        if (c->held[i]) {
-            hold_check(c, i, progress, waiting, now);
-        } else if (i != lag && progress[i] - lo > c->max_skew_ns &&
-                   now >= c->cooldown_until[i]) {
-            if (waiting[lag]) {
-                c->held[i] = true;
-                c->hold_since[i] = now;
-                c->hold_lag[i] = lag;
-                c->hold_lag_progress[i] = progress[lag];
-                c->costops++;
-            } else {
-                c->skipped++;
-            }
-        }
+        hold_update(c, i, lag, progress[i] - lo, waiting, now);
         nheld += c->held[i];
     }
     return nheld;
@@ -104,4 +146,7 @@ void cosched_release_all(struct cosched *c, uint64_t now)
     for (unsigned i = 0; i < c->n; i++)
         if (c->held[i])
             release(c, i, now);
+    if (c->n && c->boosted[0])
+        c->boosted_ns += now - c->boost_since;
+    memset(c->boosted, 0, sizeof(c->boosted));
 }

@@ -1,16 +1,26 @@
 /* Relaxed co-scheduling, the pure part: given each vCPU's progress, which
- * vCPUs wait for a host CPU, and the time, decide which vCPUs to hold.
+ * vCPUs wait for a host CPU, and the time, decide which vCPUs to boost
+ * and which to hold.
  *
- * A vCPU more than max_skew ahead of the slowest sibling is held only
- * when that laggard is runnable and waiting for a host CPU: the held
- * vCPU sleeps, its CPU goes idle, and the host can run (or migrate) the
- * laggard there.  A laggard that runs or is halted is progressing, and
- * holding its sibling would only stop the sibling.  A hold ends at the
- * first of: the laggard progressed or stopped waiting (a useful hold),
- * or max_hold (= max_skew) passed (a timeout, after which the vCPU runs
- * for at least max_skew before it can be held again: a laggard that
- * cannot get a CPU, say behind a pinned host hog, costs its siblings at
- * most half their time).  Unit-tested with simulated clocks. */
+ * Speeding the laggard up comes first.  While a vCPU is more than
+ * max_skew/2 behind the fastest sibling, the VM is *boosted*: the caller
+ * raises the cgroup weight of every vCPU of the VM (and their ancestors')
+ * to one boost weight, so that the laggard wins its host CPU against
+ * threads outside the VM and the host's load balancer still sees the
+ * vCPUs as equals (it keeps them on different CPUs); the boost ends when
+ * the skew has stayed within max_skew/4 for COSCHED_CALM_BOUNDS bounds.  Holding the leader is what bounds
+ * the skew: a vCPU more
+ * than max_skew ahead of the slowest is held (it sleeps at its next
+ * exit) when that laggard is boosted (already at the boost weight and
+ * still behind) or, without boosts, when the laggard waits for a host
+ * CPU (the held vCPU's CPU goes idle and the host can run the laggard
+ * there).  A laggard that runs or halts while it cannot be boosted is
+ * progressing, and the controller does not hold (counted as skipped).
+ * A hold ends when the holder is back within max_skew/2 of the slowest
+ * (useful) or after max_hold = max_skew (a timeout, after which the vCPU
+ * runs for at least max_skew before it can be held again: a laggard that
+ * cannot get a CPU at all costs its siblings at most half their time).
+ * Unit-tested with simulated clocks. */
 #ifndef KVMM_SCHED_COSCHED_H
 #define KVMM_SCHED_COSCHED_H
 
@@ -19,33 +29,40 @@
 
 #define COSCHED_VCPUS_MAX 255
 #define COSCHED_HIST_BUCKETS 8
+#define COSCHED_CALM_BOUNDS 10      /* a boost ends after this many bounds of calm */
 
 struct cosched {
     unsigned n;
     uint64_t max_skew_ns, max_hold_ns;
+    bool can_boost;         /* set by the caller: boosts raise a vCPU's share */
     bool held[COSCHED_VCPUS_MAX];
     uint64_t hold_since[COSCHED_VCPUS_MAX];
-    unsigned hold_lag[COSCHED_VCPUS_MAX];           /* the laggard a hold is for */
-    uint64_t hold_lag_progress[COSCHED_VCPUS_MAX];  /* its progress then */
     uint64_t cooldown_until[COSCHED_VCPUS_MAX];
+    bool boosted[COSCHED_VCPUS_MAX];                /* all or none */
+    uint64_t boost_since;
+    uint64_t calm_since;            /* skew within max_skew/4 since, 0: it is not */
     /* statistics */
     uint64_t skew_hist[COSCHED_HIST_BUCKETS];   /* see cosched_hist_bound_ms */
     uint64_t samples, costops, max_skew_seen_ns;
-    uint64_t useful;        /* holds that ended with the laggard progressing */
+    uint64_t useful;        /* holds that ended with the holder back near the laggard */
     uint64_t timeouts;      /* holds that ended at max_hold */
-    uint64_t skipped;       /* ticks a vCPU was ahead but its laggard not waiting */
+    uint64_t skipped;       /* ticks a vCPU was ahead, its laggard neither boosted nor waiting */
     uint64_t held_ns;       /* summed over vCPUs */
+    uint64_t boosts, boosted_ns;    /* boosts of the VM, and their time */
 };
 
 void cosched_init(struct cosched *c, unsigned n, uint64_t max_skew_ns);
 /* Change the bound at run time; holds are re-evaluated at the next step. */
 void cosched_set_bound(struct cosched *c, uint64_t max_skew_ns);
+/* The largest progress minus the smallest (0 for fewer than 2 vCPUs). */
+uint64_t cosched_skew(unsigned n, const uint64_t *progress);
 /* One controller tick: progress[i] in ns; waiting[i] true when vCPU i is
  * runnable but not on a CPU (a halted or held vCPU is not waiting); now
- * in ns (monotonic).  Updates c->held[] and returns how many are held. */
+ * in ns (monotonic).  Updates c->boosted[] and c->held[] and returns how
+ * many are held. */
 unsigned cosched_step(struct cosched *c, const uint64_t *progress, const bool *waiting,
                       uint64_t now);
-/* Release every hold (controller switched off). */
+/* Release every hold and boost (controller switched off, VM gone). */
 void cosched_release_all(struct cosched *c, uint64_t now);
 /* Upper bound (ms, exclusive) of histogram bucket i; 0 for the last. */
 unsigned cosched_hist_bound_ms(unsigned i);

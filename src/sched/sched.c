@@ -117,10 +117,17 @@ static void mask_format(const uint64_t *mask, char *buf, size_t len)
     }
 }
 
-static bool vm_wants_cgroup(const struct spec_sched *s)
+/* Groups the VM cannot run without (an error when they cannot be made). */
+static bool vm_needs_cgroup(const struct spec_sched *s)
 {
     return s->weight || s->io_weight || s->vcpu_weights || s->cgroup_parent ||
            s->cgroup_root || s->adaptive;
+}
+
+/* Groups for co-scheduling's catch-up boosts: without them it holds only. */
+static bool vm_wants_cgroup(const struct spec_sched *s)
+{
+    return vm_needs_cgroup(s) || (s->coschedule && s->boost_weight);
 }
 
 /* Every VM naming a root or a parent names the same one. */
@@ -173,6 +180,7 @@ static int svm_init(struct sched_vm *svm, const struct vm_spec *spec)
 
         sv->svm = svm;
         sv->index = i;
+        sv->schedstat_fd = sv->stat_fd = -1;
         snprintf(group, sizeof(group), "%s/vcpu%u", spec->name, i);
         thread_init(&sv->t, group, s->vcpu_weights ? s->vcpu_weights[i] : base,
                     s->vcpu_affinity ? s->vcpu_affinity[i] : NULL);
@@ -186,6 +194,7 @@ static int svm_init(struct sched_vm *svm, const struct vm_spec *spec)
     svm->bounds.max_weight = s->max_weight ? s->max_weight
                                            : (base * 8 < SCHED_WEIGHT_MAX ? base * 8 : SCHED_WEIGHT_MAX);
     cosched_init(&svm->cs, svm->n, (uint64_t)s->max_skew_ms * 1000000ull);
+    svm->boost_weight = s->boost_weight;
     pthread_mutex_init(&svm->hold_lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);   /* deadlines: sched_now_ns() */
@@ -194,14 +203,49 @@ static int svm_init(struct sched_vm *svm, const struct vm_spec *spec)
     return 0;
 }
 
+static unsigned thread_weight_eff(const struct sched_thread *t)
+{
+    return t->boost > t->weight ? t->boost : t->weight;
+}
+
+static unsigned vm_weight_sum(const struct sched_vm *svm, bool *boosted)
+{
+    unsigned sum = thread_weight_eff(&svm->io);
+
+    for (unsigned i = 0; i < svm->n; i++) {
+        sum += thread_weight_eff(&svm->vcpus[i].t);
+        *boosted |= svm->vcpus[i].t.boost != 0;
+    }
+    return sum < SCHED_WEIGHT_MAX ? sum : SCHED_WEIGHT_MAX;
+}
+
+/* kvmm-<pid> competes with the host's other threads at the default weight;
+ * while a vCPU is boosted it weighs the sum of its VM groups, or the boost
+ * would stop at the process's own group (a laggard must win its CPU
+ * against a foreign thread, not only against its siblings). */
+static int proc_weight_sync(void)
+{
+    unsigned sum = 0, w;
+    bool boosted = false;
+
+    for (size_t i = 0; i < sched_g.nvms; i++)
+        if (sched_g.vms[i].groups)
+            sum += vm_weight_sum(&sched_g.vms[i], &boosted);
+    w = !boosted ? SCHED_WEIGHT_DEFAULT : sum < SCHED_WEIGHT_MAX ? sum : SCHED_WEIGHT_MAX;
+    if (w == (sched_g.proc_weight ? sched_g.proc_weight : SCHED_WEIGHT_DEFAULT))
+        return 0;
+    if (cg_weight_set(&sched_g.cg, "", w))
+        return -EIO;
+    sched_g.proc_weight = w;
+    return 0;
+}
+
 static int vm_weight_sync(struct sched_vm *svm)
 {
-    unsigned sum = svm->io.weight;
+    bool boosted = false;
+    int ret = cg_weight_set(&sched_g.cg, svm->spec->name, vm_weight_sum(svm, &boosted));
 
-    for (unsigned i = 0; i < svm->n; i++)
-        sum += svm->vcpus[i].t.weight;
-    return cg_weight_set(&sched_g.cg, svm->spec->name,
-                         sum < SCHED_WEIGHT_MAX ? sum : SCHED_WEIGHT_MAX);
+    return ret ? ret : proc_weight_sync();
 }
 
 /* kvmm-<pid>/<vm>/{vcpuN,io}, each with its weight (and v1 cpuset). */
@@ -222,6 +266,7 @@ static int svm_groups_create(struct sched_vm *svm, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set the weight of cgroup %s", svm->spec->name);
         ret = -EIO;
     }
+    svm->groups = !ret;
     return ret;
 }
 
@@ -249,11 +294,22 @@ static int sched_cgroups_init(const struct kvmm_spec *spec, char *err, size_t er
     return ret;
 }
 
+/* Only co-scheduling's boosts wanted the groups: go on without them. */
+static void sched_cgroups_forgo(const char *why)
+{
+    log_warn("sched: co-scheduling without catch-up boosts (holds only): %s", why);
+    if (sched_g.cg.created)
+        cg_proc_destroy(&sched_g.cg);
+    sched_g.use_cg = false;
+    for (size_t i = 0; i < sched_g.nvms; i++)
+        sched_g.vms[i].groups = false;
+}
+
 int sched_init(const struct kvmm_spec *spec, char *err, size_t errlen)
 {
     const char *trace = getenv("KVMM_SCHED_TRACE");
     sigset_t all, old;
-    bool want_cg = false;
+    bool want_cg = false, need_cg = false;
     int ret;
 
     sched_g.vms = calloc(spec->nvms, sizeof(*sched_g.vms));
@@ -264,15 +320,21 @@ int sched_init(const struct kvmm_spec *spec, char *err, size_t errlen)
         if (svm_init(&sched_g.vms[i], &spec->vms[i]))
             return -ENOMEM;
         want_cg |= vm_wants_cgroup(&spec->vms[i].sched);
+        need_cg |= vm_needs_cgroup(&spec->vms[i].sched);
     }
     if (want_cg) {
         ret = sched_cgroups_init(spec, err, errlen);
-        if (ret) {
+        if (ret && need_cg) {
             sched_fini();
             return ret;
         }
+        if (ret)
+            sched_cgroups_forgo(err);
     }
     if (trace && *trace && !(sched_g.trace = fopen(trace, "we")))
+        log_err("sched: cannot open %s: %s", trace, strerror(errno));
+    trace = getenv("KVMM_COSCHED_TRACE");
+    if (trace && *trace && !(sched_g.cs_trace = fopen(trace, "we")))
         log_err("sched: cannot open %s: %s", trace, strerror(errno));
     atomic_store(&sched_g.quit, false);
     {
@@ -308,6 +370,7 @@ void sched_fini(void)
         cg_proc_destroy(&sched_g.cg);
     sched_g.use_cg = false;
     for (size_t i = 0; i < sched_g.nvms; i++) {
+        sched_cosched_files_close(&sched_g.vms[i]);
         free(sched_g.vms[i].vcpus);
         pthread_mutex_destroy(&sched_g.vms[i].hold_lock);
         pthread_cond_destroy(&sched_g.vms[i].hold_cond);
@@ -318,6 +381,10 @@ void sched_fini(void)
     if (sched_g.trace)
         fclose(sched_g.trace);
     sched_g.trace = NULL;
+    if (sched_g.cs_trace)
+        fclose(sched_g.cs_trace);
+    sched_g.cs_trace = NULL;
+    sched_g.proc_weight = 0;
 }
 
 /* ---- instances and threads ----------------------------------------------- */
@@ -515,7 +582,7 @@ int sched_thread_weight_apply(struct sched_vm *svm, struct sched_thread *t, unsi
 
     if (!sched_g.use_cg)
         return -EOPNOTSUPP;
-    ret = cg_weight_set(&sched_g.cg, t->group, weight);
+    ret = cg_weight_set(&sched_g.cg, t->group, t->boost > weight ? t->boost : weight);
     if (ret)
         return ret;
     t->weight = weight;
@@ -593,4 +660,25 @@ int sched_coschedule_set(const char *vm, bool on, unsigned max_skew_ms)
     svm->cosched = on;
     pthread_mutex_unlock(&sched_g.lock);
     return 0;
+}
+
+int sched_coschedule_boost_set(const char *vm, unsigned weight)
+{
+    struct sched_vm *svm;
+    int ret = 0;
+
+    if (weight > SCHED_WEIGHT_MAX)
+        return -EINVAL;
+    pthread_mutex_lock(&sched_g.lock);
+    svm = sched_vm_find(vm);
+    if (!svm) {
+        ret = -ENOENT;
+    } else if (weight && !svm->groups) {
+        ret = -EOPNOTSUPP;
+    } else if (weight != svm->boost_weight) {
+        sched_release_holds(svm);   /* the next tick boosts at the new weight */
+        svm->boost_weight = weight;
+    }
+    pthread_mutex_unlock(&sched_g.lock);
+    return ret;
 }

@@ -48,6 +48,9 @@ int sched_set_weight(const char *vm, int vcpu, unsigned weight) WUR;
 int sched_controller_enable(const char *vm, bool on) WUR;
 /* Co-scheduling on or off; max_skew_ms 1..1000, 0 keeps the bound. */
 int sched_coschedule_set(const char *vm, bool on, unsigned max_skew_ms) WUR;
+/* The weight (0..10000) a lagging vCPU is raised to; 0: holds only.
+ * Above 0 it needs the VM's cgroups (-EOPNOTSUPP without). */
+int sched_coschedule_boost_set(const char *vm, unsigned weight) WUR;
 /* State, decisions and statistics as a JSON object ({"vms": [...]});
  * vm NULL for every VM.  malloc'd, NULL when out of memory or unknown. */
 char *sched_query_json(const char *vm);

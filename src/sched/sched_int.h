@@ -17,6 +17,7 @@ struct sched_thread {
     char group[96];                 /* cgroup relative to kvmm-<pid> */
     uint64_t mask[SPEC_CPU_WORDS];  /* all zero: not pinned */
     unsigned base_weight, weight;
+    unsigned boost;                 /* co-scheduling catch-up weight, 0: none */
     struct sched_classifier cls;
     struct sched_sample prev;       /* cumulative values at the last sample */
     bool have_prev;
@@ -34,6 +35,8 @@ struct sched_vcpu {
     uint64_t delay0_ns, held0_ns;   /* baselines of the progress clock */
     uint64_t last_run_ns, last_tick_ns;
     uint64_t wait_ns;               /* current runqueue wait, not yet in schedstat */
+    int schedstat_fd, stat_fd;      /* the thread's /proc files, kept open; -1: none */
+    pid_t fd_tid;                   /* ... for this thread */
 };
 
 struct sched_vm {
@@ -46,6 +49,8 @@ struct sched_vm {
     uint64_t period_ns, next_adapt_ns;
     struct sched_bounds bounds;
     struct cosched cs;
+    unsigned boost_weight;          /* 0: no catch-up boosts, holds only */
+    bool groups;                    /* its threads have cgroups */
     uint64_t t0_ns;                 /* progress clock start */
     bool cs_started;
     uint64_t class_changes, weight_changes;
@@ -65,6 +70,8 @@ struct sched {
     pthread_cond_t wake;            /* CLOCK_MONOTONIC; signalled on quit */
     sched_event_fn event;
     FILE *trace;                    /* KVMM_SCHED_TRACE: one JSON line per sample */
+    FILE *cs_trace;                 /* KVMM_COSCHED_TRACE: one JSON line per tick */
+    unsigned proc_weight;           /* kvmm-<pid>'s weight, 0: never set */
 };
 
 extern struct sched sched_g;
@@ -76,14 +83,18 @@ int sched_schedstat(pid_t tid, uint64_t *run_ns, uint64_t *delay_ns);
  * or 0 when it cannot be read. */
 char sched_thread_state(pid_t tid);
 struct sched_vm *sched_vm_find(const char *name);
-/* Apply a thread's weight to its group, and the VM group's (the sum of
- * its threads': threads of different VMs then compete by their own
- * weights); -EOPNOTSUPP without cgroups. */
+/* Apply a thread's weight to its group (raised to its co-scheduling
+ * boost while it has one), and the VM group's (the sum of its threads':
+ * threads of different VMs then compete by their own weights), and the
+ * process group's while a boost is on; -EOPNOTSUPP without cgroups. */
 int sched_thread_weight_apply(struct sched_vm *svm, struct sched_thread *t, unsigned weight);
 void sched_post(const char *name, const char *vm, struct cJSON *data);
 /* The controller thread (sched_ctl.c). */
 void *sched_ctl_thread(void *arg);
 void sched_cosched_reset(struct sched_vm *svm);
+/* Close the vCPU threads' /proc files the co-scheduler keeps open. */
+void sched_cosched_files_close(struct sched_vm *svm);
+/* Release the VM's held vCPUs and drop its boosts. */
 void sched_release_holds(struct sched_vm *svm);
 
 #endif

@@ -313,6 +313,8 @@ def t_bad_arguments():
             ({"execute": "x-set-sched", "arguments": {"max_skew_ms": 0}}, "GenericError"),
             ({"execute": "x-set-sched", "arguments": {"max_skew_ms": 1001}}, "GenericError"),
             ({"execute": "x-set-sched", "arguments": {"coschedule": "on"}}, "GenericError"),
+            ({"execute": "x-set-sched", "arguments": {"boost_weight": 10001}}, "GenericError"),
+            ({"execute": "x-set-sched", "arguments": {"boost_weight": 500}}, "GenericError"),  # no cgroups
             ({"execute": "x-set-sched", "arguments": {"speed": 3}}, "GenericError"),
             ({"execute": "x-set-io-affinity"}, "GenericError"),
             ({"execute": "x-set-io-affinity", "arguments": {"cpus": []}}, "GenericError"),
@@ -333,6 +335,8 @@ def t_bad_arguments():
         q.ok("x-set-sched", {"coschedule": True, "max_skew_ms": 20})   # needs no cgroups
         cs = q.ok("x-query-sched")["vms"][0]["coschedule"]
         check(cs["enabled"] is True and cs["max_skew_ms"] == 20, "coschedule %r" % cs)
+        check(cs["boost"] is False and cs["cgroups"] is False, "boost without cgroups %r" % cs)
+        q.ok("x-set-sched", {"boost_weight": 0})    # holds only: needs no cgroups
         q.send_raw(b'{"execute": "query-status" "x"}\n')
         r = q.reply()
         check(r["error"]["class"] == "GenericError", "parse error %r" % r)
@@ -664,6 +668,9 @@ def t_sched_runtime():
         check(vm["vcpus"][0]["weight"] == 100 and vm["vcpus"][0]["class"] == "idle",
               "vcpu before %r" % vm["vcpus"][0])
         check(len(vm["coschedule"]["skew_histogram"]) == 8, "histogram %r" % vm["coschedule"])
+        q.ok("x-set-sched", {"boost_weight": 2000})
+        cs = q.ok("x-query-sched")["vms"][0]["coschedule"]
+        check(cs["boost_weight"] == 2000 and cs["cgroups"] is True, "boost_weight %r" % cs)
         q.ok("x-set-sched", {"adaptive": True})
         e = q.event("X_SCHED_CLASS", timeout=10, match=lambda e: e["data"]["thread"] == "vcpu0")
         check(e["data"]["to"] == "io" and e["data"]["vm"] == "vm0", "class event %r" % e)

@@ -139,16 +139,43 @@ for mode in io cpu; do
     fi
 done
 
-# co-scheduling on: the guest keeps running and the skew is sampled
+# co-scheduling on: the guest keeps running and the skew is sampled; the
+# boosts put its threads in groups
 spec co 1 '{"coschedule": {"enabled": true, "max_skew_ms": 5}}'
 start co
 if progress co; then
     n1=$(grep -c '^p ' "$tmp/co.con"); sleep 1; n2=$(grep -c '^p ' "$tmp/co.con")
+    grp=$(grep -o 'kvmm-[0-9]*/co/vcpu0' /proc/"$pid"/task/"$(tid_of "$pid" vcpu0)"/cgroup | head -1)
     kill -TERM "$pid"; wait "$pid" 2>/dev/null
-    [ "$n2" -gt "$n1" ] && pass sched-coschedule-runs || fail sched-coschedule-runs "stalled at $n1"
+    if [ "$n2" -le "$n1" ]; then
+        fail sched-coschedule-runs "stalled at $n1"
+    elif [ -z "$grp" ]; then
+        fail sched-coschedule-runs "vcpu0 not in kvmm-<pid>/co/vcpu0 (for boosts)"
+    else
+        pass sched-coschedule-runs
+    fi
 else
     kill -TERM "$pid"; wait "$pid" 2>/dev/null
     fail sched-coschedule-runs "no progress"
+fi
+
+# co-scheduling for a user who cannot write the cgroups: one warning, the
+# guest runs (holds only)
+kvm_gid=$(stat -c %g /dev/kvm)
+mkdir -p "$tmp/user" && chmod 755 "$tmp" && chmod 777 "$tmp/user"
+cat >"$tmp/user/co.json" <<JSON
+{"name": "co", "kernel": "$ELF", "vcpus": 2, "memory_mib": 32,
+ "console": "file:$tmp/user/co.con", "params": {"io": "1", "chunk": "500"},
+ "sched": {"coschedule": {"enabled": true}}}
+JSON
+timeout 2 setpriv --reuid=65534 --regid=65534 --groups="$kvm_gid" \
+    "$KVMM" run "$tmp/user/co.json" 2>"$tmp/user/co.err" </dev/null
+rc=$?
+if [ $rc = 124 ] && [ "$(grep -c '^p ' "$tmp/user/co.con" 2>/dev/null)" -ge 2 ] &&
+   grep -q "co-scheduling without catch-up boosts (holds only): cannot create cgroup" "$tmp/user/co.err"; then
+    pass sched-coschedule-no-cgroups
+else
+    fail sched-coschedule-no-cgroups "rc=$rc: $(head -c 300 "$tmp/user/co.err" | tr '\n' ' ')"
 fi
 
 # errors: a parent that does not exist, a v2 tree without cpu

@@ -205,10 +205,11 @@ static void test_weight_steps(void **state)
 
 /* ---- co-scheduler with simulated clocks ----------------------------------------- */
 
-/* Two unpinned vCPUs on two host CPUs; vCPU 1 is preempted (runnable,
- * waiting) from t=10 ms to t=60 ms, but when vCPU 0 is held its CPU is
- * free and the host runs vCPU 1 there.  Progress of a running or halted
- * vCPU follows the clock; a held or waiting one stands still. */
+/* Holds only (no boosts): two unpinned vCPUs on two host CPUs; vCPU 1 is
+ * preempted (runnable, waiting) from t=10 ms to t=60 ms, but when vCPU 0
+ * is held its CPU is free and the host runs vCPU 1 there.  Progress of a
+ * running or halted vCPU follows the clock; a held or waiting one stands
+ * still. */
 static void test_cosched_useful_hold(void **state)
 {
 	struct cosched c;
@@ -217,6 +218,7 @@ static void test_cosched_useful_hold(void **state)
 
 	(void)state;
 	cosched_init(&c, 2, 10 * MS);
+	assert_false(c.can_boost);
 	assert_int_equal(c.max_hold_ns, 10 * MS);
 	for (uint64_t now = 0; now <= 100 * MS; now += tick) {
 		bool preempted = now > 10 * MS && now <= 60 * MS;
@@ -224,6 +226,7 @@ static void test_cosched_useful_hold(void **state)
 
 		cosched_step(&c, p, waiting, now);
 		assert_false(c.held[1]);        /* the laggard is never held */
+		assert_false(c.boosted[0] || c.boosted[1]);
 		if (c.held[0] && !was_held)
 			since = now;
 		if (!c.held[0] && was_held && now - since > longest)
@@ -238,29 +241,34 @@ static void test_cosched_useful_hold(void **state)
 		assert_true(p[0] - (p[0] > p[1] ? p[1] : p[0]) <= 10 * MS + 2 * tick);
 	}
 	assert_true(c.costops >= 2);
-	assert_int_equal(c.useful, c.costops);  /* every hold let the laggard run */
+	assert_int_equal(c.useful, c.costops);  /* every hold let the laggard catch up */
 	assert_int_equal(c.timeouts, 0);
-	assert_true(longest <= tick);           /* released at the next tick */
+	assert_true(longest <= 5 * MS + 2 * tick);     /* back within half the bound */
 	assert_int_equal(c.samples, 51);
 	assert_true(c.max_skew_seen_ns > 10 * MS);
 	assert_true(c.skew_hist[0] > 0);
+	assert_int_equal(c.boosts, 0);
 }
 
 /* vCPU 1 waits for a CPU that a pinned host hog keeps: holding vCPU 0
  * cannot help.  Each hold ends at max_hold (the bound), then vCPU 0 runs
- * for at least a bound: it loses at most half its time, not all of it. */
-static void test_cosched_timeout(void **state)
+ * for at least a bound: it loses at most half its time, not all of it.
+ * The same with a boost that does not help (the laggard is boosted but
+ * still gets no CPU: the boost is at its cap). */
+static void timeout_run(bool boost)
 {
 	struct cosched c;
 	uint64_t p[2] = { 50 * MS, 0 }, tick = MS, since = 0, held_ticks = 0;
 	bool waiting[2] = { false, true };      /* vCPU 1 never gets a CPU */
 
-	(void)state;
 	cosched_init(&c, 2, 10 * MS);
+	c.can_boost = boost;
 	for (uint64_t now = 0; now < 200 * MS; now += tick) {
 		bool was_held = c.held[0];
 
 		cosched_step(&c, p, waiting, now);
+		assert_int_equal(c.boosted[1], boost);
+		assert_int_equal(c.boosted[0], boost);
 		if (c.held[0] && !was_held)
 			since = now;
 		if (c.held[0]) {
@@ -274,14 +282,23 @@ static void test_cosched_timeout(void **state)
 	assert_int_equal(c.timeouts, c.costops - c.held[0]);
 	assert_int_equal(c.useful, 0);
 	assert_true(held_ticks * tick <= 100 * MS + 10 * MS);
+	assert_int_equal(c.boosts, boost ? 1 : 0);
 	cosched_release_all(&c, 200 * MS);
-	assert_false(c.held[0]);
+	assert_false(c.held[0] || c.boosted[1]);
 	assert_int_equal(c.held_ns, held_ticks * tick);
+	assert_int_equal(c.boosted_ns, boost ? 200 * MS : 0);
 }
 
-/* A laggard that is not waiting for a CPU (it runs, halts or is itself
- * held) is never a reason to hold; a held vCPU whose laggard stops
- * waiting is released at once. */
+static void test_cosched_timeout(void **state)
+{
+	(void)state;
+	timeout_run(false);
+	timeout_run(true);
+}
+
+/* Without boosts, a laggard that is not waiting for a CPU (it runs, halts
+ * or is itself held) is never a reason to hold: holding its sibling
+ * would only stop the sibling. */
 static void test_cosched_laggard_not_waiting(void **state)
 {
 	struct cosched c;
@@ -296,31 +313,152 @@ static void test_cosched_laggard_not_waiting(void **state)
 	assert_int_equal(c.skipped, 2);
 	waiting[1] = true;
 	assert_int_equal(cosched_step(&c, p, waiting, 2 * MS), 1);
-	waiting[1] = false;                     /* it halted: progressing */
-	assert_int_equal(cosched_step(&c, p, waiting, 3 * MS), 0);
+	/* the laggard runs on the freed CPU: the hold lasts until the holder
+	 * is back within half the bound */
+	waiting[1] = false;
+	p[1] = 40 * MS;
+	assert_int_equal(cosched_step(&c, p, waiting, 3 * MS), 1);
+	p[1] = 45 * MS;
+	assert_int_equal(cosched_step(&c, p, waiting, 4 * MS), 0);
 	assert_int_equal(c.useful, 1);
-	assert_int_equal(c.held_ns, MS);
-	/* the laggard's progress advancing also ends the hold */
-	waiting[1] = true;
-	assert_int_equal(cosched_step(&c, p, waiting, 4 * MS), 1);
-	p[1] += MS / 2;
-	assert_int_equal(cosched_step(&c, p, waiting, 5 * MS), 0);
-	assert_int_equal(c.useful, 2);
+	assert_int_equal(c.held_ns, 2 * MS);
 	assert_int_equal(c.timeouts, 0);
+}
+
+/* Host model for the boost tests: vCPU 0 has a host CPU to itself; vCPU 1
+ * shares the other with a hog and gets half of it, or 9/10 while the VM is
+ * boosted (weight 1000 against 100).  A held vCPU stands still.  Returns the
+ * number of ticks vCPU 0 was held. */
+static uint64_t boost_run(struct cosched *c, uint64_t *p, uint64_t tick, uint64_t until,
+			  uint64_t *max_spread)
+{
+	bool waiting[2] = { false, false };
+	uint64_t held = 0, share = 0;
+
+	for (uint64_t now = 0; now < until; now += tick) {
+		uint64_t spread;
+
+		cosched_step(c, p, waiting, now);
+		assert_false(c->held[1]);
+		assert_int_equal(c->boosted[0], c->boosted[1]);     /* the VM as one */
+		held += c->held[0];
+		if (!c->held[0])
+			p[0] += tick;
+		/* vCPU 1: runs `share` tenths of the time, in whole ticks */
+		share += c->boosted[1] ? 9 : 5;
+		waiting[1] = share < 10;
+		if (share >= 10) {
+			share -= 10;
+			p[1] += tick;
+		}
+		spread = p[0] > p[1] ? p[0] - p[1] : p[1] - p[0];
+		*max_spread = spread > *max_spread ? spread : *max_spread;
+	}
+	return held;
+}
+
+/* A laggard behind a foreign hog: boosted once it is half a bound behind,
+ * it keeps up; the leader is held only to take back what the boost
+ * cannot (1/10 of the time here), briefly, and the spread stays within
+ * the bound plus a tick. */
+static void test_cosched_boost_keeps_bound(void **state)
+{
+	struct cosched c;
+	uint64_t p[2] = { 0, 0 }, tick = 2500000ull, spread = 0, held;
+
+	(void)state;
+	cosched_init(&c, 2, 10 * MS);
+	c.can_boost = true;
+	held = boost_run(&c, p, tick, 2000 * MS, &spread);
+	assert_true(spread <= 10 * MS + tick);
+	assert_int_equal(c.boosts, 1);          /* once boosted, it stays so */
+	assert_true(c.boosted[1]);
+	assert_true(c.costops > 0);
+	assert_int_equal(c.timeouts, 0);
+	assert_int_equal(c.useful, c.costops - c.held[0]);
+	/* held about a tenth of the time: what the boost leaves to take back */
+	assert_true(held * tick <= 2000 * MS / 8);
+	assert_true(held * tick >= 2000 * MS / 20);
+	assert_int_equal(c.skipped, 0);
+}
+
+/* Without the boost the same laggard falls behind at half speed: the
+ * holds bound the skew too, at the price of holding the leader half of
+ * the time.  The boost is what makes co-scheduling cheap here. */
+static void test_cosched_boost_vs_holds(void **state)
+{
+	struct cosched c;
+	uint64_t p[2] = { 0, 0 }, tick = 2500000ull, spread = 0, held;
+
+	(void)state;
+	cosched_init(&c, 2, 10 * MS);
+	held = boost_run(&c, p, tick, 2000 * MS, &spread);
+	assert_int_equal(c.boosts, 0);
+	assert_true(spread <= 10 * MS + 2 * tick);
+	assert_true(held * tick >= 2000 * MS * 4 / 10);
+}
+
+/* The VM is boosted, all its vCPUs at once, while one lags by more than
+ * half the bound, until the skew has stayed within a quarter of it for
+ * COSCHED_CALM_BOUNDS bounds; boosts drop when they become impossible. */
+static void test_cosched_boost_release(void **state)
+{
+	struct cosched c;
+	uint64_t p[3] = { 8 * MS, 0, 8 * MS };
+	bool waiting[3] = { false, false, false };
+	uint64_t calm = COSCHED_CALM_BOUNDS * 10 * MS;
+
+	(void)state;
+	cosched_init(&c, 3, 10 * MS);
+	c.can_boost = true;
+	assert_int_equal(cosched_step(&c, p, waiting, 0), 0);
+	assert_true(c.boosted[0] && c.boosted[1] && c.boosted[2]);      /* 8 ms > 5 */
+	p[1] = 4 * MS;                          /* 4 ms behind: still boosted */
+	cosched_step(&c, p, waiting, MS);
+	assert_true(c.boosted[0] && c.boosted[1] && c.boosted[2]);
+	p[1] = 6 * MS;                          /* 2 ms behind: calm, but not for long */
+	cosched_step(&c, p, waiting, 2 * MS);
+	cosched_step(&c, p, waiting, 2 * MS + calm - 1);
+	assert_true(c.boosted[0] && c.boosted[1] && c.boosted[2]);
+	cosched_step(&c, p, waiting, 2 * MS + calm);
+	assert_false(c.boosted[0] || c.boosted[1] || c.boosted[2]);
+	assert_int_equal(c.boosted_ns, 2 * MS + calm);
+	p[1] = 12 * MS;                         /* 4 ms: not enough to start one */
+	cosched_step(&c, p, waiting, 3 * MS + calm);
+	assert_false(c.boosted[0]);
+	p[1] = 15 * MS;                         /* now vCPUs 0 and 2 lag by 7 ms */
+	cosched_step(&c, p, waiting, 4 * MS + calm);
+	assert_true(c.boosted[0] && c.boosted[1] && c.boosted[2]);
+	assert_int_equal(c.boosts, 2);
+	/* boosts off (no cgroups any more): dropped at the next step */
+	c.can_boost = false;
+	cosched_step(&c, p, waiting, 5 * MS + calm);
+	assert_false(c.boosted[0] || c.boosted[1] || c.boosted[2]);
+	assert_int_equal(c.boosted_ns, 3 * MS + calm);
+	assert_int_equal(c.costops, 0);         /* never more than the bound apart */
+	c.can_boost = true;
+	p[0] = 0;
+	cosched_step(&c, p, waiting, 6 * MS + calm);
+	assert_true(c.held[1]);
+	cosched_release_all(&c, 8 * MS + calm);
+	assert_false(c.boosted[0] || c.boosted[1] || c.boosted[2] || c.held[1]);
+	assert_int_equal(c.boosted_ns, 5 * MS + calm);
 }
 
 static void test_cosched_single_and_bound(void **state)
 {
 	struct cosched c;
-	uint64_t p[3] = { 100 * MS, 0, 3 * MS };
+	uint64_t p[3] = { 150 * MS, 0, 3 * MS };
 	bool waiting[3] = { false, true, false };
 
 	(void)state;
 	cosched_init(&c, 1, 10 * MS);
 	assert_int_equal(cosched_step(&c, p, waiting, 0), 0);
+	assert_int_equal(cosched_skew(1, p), 0);
+	assert_int_equal(cosched_skew(3, p), 150 * MS);
 	cosched_init(&c, 3, 10 * MS);
 	assert_int_equal(cosched_step(&c, p, waiting, 0), 1);   /* only vCPU 0 */
-	assert_true(c.held[0] && c.hold_lag[0] == 1);
+	assert_true(c.held[0]);
 	cosched_set_bound(&c, 200 * MS);
 	assert_int_equal(c.max_hold_ns, 200 * MS);
 	assert_int_equal(cosched_step(&c, p, waiting, 150 * MS), 1);    /* longer now */
@@ -538,7 +676,7 @@ static void test_spec_sched_keys(void **state)
 		" \"vcpu_weights\": [100, 400], \"vcpu_affinity\": [[0], [0, 1]],"
 		" \"io_affinity\": [1], \"adaptive\": {\"enabled\": true, \"period_ms\": 50,"
 		" \"min_weight\": 20, \"max_weight\": 900},"
-		" \"coschedule\": {\"enabled\": true, \"max_skew_ms\": 5}}}]}",
+		" \"coschedule\": {\"enabled\": true, \"max_skew_ms\": 5, \"boost_weight\": 0}}}]}",
 		NULL, &spec, err, sizeof(err)), 0);
 	s = &spec.vms[0].sched;
 	assert_string_equal(s->cgroup_parent, "k");
@@ -556,12 +694,14 @@ static void test_spec_sched_keys(void **state)
 	assert_int_equal(s->max_weight, 900);
 	assert_true(s->coschedule);
 	assert_int_equal(s->max_skew_ms, 5);
+	assert_int_equal(s->boost_weight, 0);
 	spec_free(&spec);
 	/* defaults */
 	assert_int_equal(spec_load_string("{\"kernel\": \"/proc/self/exe\"}", NULL, &spec,
 					  err, sizeof(err)), 0);
 	assert_int_equal(spec.vms[0].sched.period_ms, 100);
 	assert_int_equal(spec.vms[0].sched.max_skew_ms, 10);
+	assert_int_equal(spec.vms[0].sched.boost_weight, 1000);
 	assert_false(spec.vms[0].sched.adaptive);
 	spec_free(&spec);
 }
@@ -598,6 +738,9 @@ static void test_spec_sched_errors(void **state)
 	expect_error("{\"kernel\": \"/proc/self/exe\", \"sched\": {\"coschedule\": "
 		     "{\"max_skew_ms\": 0}}}",
 		     "sched.coschedule.max_skew_ms: expected an integer 1..1000, got 0");
+	expect_error("{\"kernel\": \"/proc/self/exe\", \"sched\": {\"coschedule\": "
+		     "{\"boost_weight\": 10001}}}",
+		     "sched.coschedule.boost_weight: expected an integer 0..10000, got 10001");
 	expect_error("{\"kernel\": \"/proc/self/exe\", \"sched\": {\"adaptive\": "
 		     "{\"min_weight\": 50, \"max_weight\": 10}}}",
 		     "sched: adaptive.min_weight 50 is above adaptive.max_weight 10");
@@ -619,6 +762,9 @@ int main(void)
 		cmocka_unit_test(test_cosched_useful_hold),
 		cmocka_unit_test(test_cosched_timeout),
 		cmocka_unit_test(test_cosched_laggard_not_waiting),
+		cmocka_unit_test(test_cosched_boost_keeps_bound),
+		cmocka_unit_test(test_cosched_boost_vs_holds),
+		cmocka_unit_test(test_cosched_boost_release),
 		cmocka_unit_test(test_cosched_single_and_bound),
 		TREE(test_cgroup_v1_layout),
 		TREE(test_cgroup_v2_layout),
