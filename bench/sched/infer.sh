@@ -79,7 +79,7 @@ if scripts/host-kvm-ok.sh; then
     bash "$0" --inner >"$log" 2>&1
 else
     scripts/testhost.sh --timeout $((2 * (BOOT_TIMEOUT + PHASE * 24 + 90))) -- \
-        env PHASE_SECONDS="$PHASE" bash "$ROOT/bench/sched/infer.sh" --inner >"$log" 2>&1
+        env BENCH_DIR="${OUT%/sched}" PHASE_SECONDS="$PHASE" bash "$ROOT/bench/sched/infer.sh" --inner >"$log" 2>&1
 fi
 if ! grep -q '^INFER-INNER-RC=0' "$log"; then
     echo "bench-sched: inference experiment failed; its log ($log) ends:" >&2

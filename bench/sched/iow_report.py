@@ -90,14 +90,16 @@ def main():
             m, r["iops"], r["clat_mean"] / 1000, r["p99"] / 1000, r["loop"],
             pct(bv.get("cpu", 0)), pct(bv.get("wait", 0)), bv.get("wait_per_slice_us", 0) / 1000,
             pct(av.get("cpu", 0)), pct(bi.get("cpu", 0)), w))
-    if "off" in res and "on" in res:
-        off, on = res["off"], res["on"]
-        print()
-        print("adaptive / static: b IOPS x%.2f (goal >= 1.50), b p99 latency x%.2f, "
+    print()
+    for m in modes:
+        if m == "off" or "off" not in res:
+            continue
+        off, on = res["off"], res[m]
+        print("%s / off: b IOPS x%.2f (goal >= 1.50), b p99 latency x%.2f, "
               "a loop rate x%.2f (goal >= 0.85)" % (
-                  on["iops"] / off["iops"], on["p99"] / off["p99"], on["loop"] / off["loop"]))
-    if "on" in res and res["on"]["trace"]:
-        r = res["on"]
+                  m, on["iops"] / off["iops"], on["p99"] / off["p99"], on["loop"] / off["loop"]))
+    for m in modes:
+        r = res[m]
         rows = [x for x in r["trace"] if r["start"] <= x["t_ms"] <= r["end"]]
         for vm in "ab":
             vr = [x for x in rows if x["vm"] == vm and x["thread"] == "vcpu0"]
@@ -105,8 +107,12 @@ def main():
                 continue
             lab = {c: sum(x["class"] == c for x in vr) for c in ("cpu", "io", "idle")}
             raw = {c: sum(x["raw"] == c for x in vr) for c in ("cpu", "io", "idle")}
-            print("%s vCPU during fio: %d periods, label cpu/io/idle %d/%d/%d, raw %d/%d/%d" % (
-                vm, len(vr), lab["cpu"], lab["io"], lab["idle"], raw["cpu"], raw["io"], raw["idle"]))
+            first_io = next(((x["t_ms"] - r["start"]) / 1000.0 for x in vr if x["class"] == "io"), None)
+            print("%s: %s vCPU during fio: %d periods, label cpu/io/idle %d/%d/%d, raw %d/%d/%d, "
+                  "label io after %s s" % (m, vm, len(vr), lab["cpu"], lab["io"], lab["idle"],
+                                          raw["cpu"], raw["io"], raw["idle"], first_io))
+    if "on" in res and res["on"]["trace"]:
+        r = res["on"]
         with open(os.path.join(out, "iow-on.weights"), "w") as f:
             w = {}
             for x in r["trace"]:

@@ -28,7 +28,7 @@ GUEST=$ROOT/build/guest
 OUT=${BENCH_DIR:-$ROOT/build/bench}/sched
 SECS=${FIO_SECONDS:-20}
 QD=${FIO_IODEPTH:-4}
-CHUNK=${LOOP_CHUNK:-20000}
+CHUNK=${LOOP_CHUNK:-100000}
 MODES=${IOW_MODES:-off on}
 BOOT_TIMEOUT=${KVMM_BOOT_TIMEOUT:-240}
 mkdir -p "$OUT"
@@ -70,11 +70,13 @@ JSON
 
 # run MODE ADAPTIVE: one kvmm process with both guests; 0 when fio reported
 run() {
-    local mode=$1 adaptive=$2 pid rc=0
+    local mode=$1 adaptive=$2 pid rc=0 bin=$KVMM
+    # IOW_MODES may name other modes (on-X: adaptive on) run with build/kvmm-X
+    [ -x "$ROOT/build/kvmm-${mode#on-}" ] && [ "$mode" != on ] && bin=$ROOT/build/kvmm-${mode#on-}
     spec "$mode" "$adaptive" >/tmp/iow-$mode.json
     : >/tmp/iow-$mode.a.con; : >/tmp/iow-$mode.b.con
     rm -f "$OUT/iow-$mode.trace"
-    KVMM_SCHED_TRACE=$OUT/iow-$mode.trace "$KVMM" run /tmp/iow-$mode.json </dev/null \
+    KVMM_SCHED_TRACE=$OUT/iow-$mode.trace "$bin" run /tmp/iow-$mode.json </dev/null \
         >"$OUT/iow-$mode.kvmm" 2>&1 &
     pid=$!
     taskset -c 0 /usr/bin/python3 - "$pid" "$OUT/iow-$mode" $((BOOT_TIMEOUT + SECS + 60)) <<'PY' || rc=1
@@ -146,12 +148,12 @@ if [ "${1-}" = --inner ]; then
     [ -e /sys/fs/cgroup/cgroup.controllers ] && layout=v2
     [ -d /sys/fs/cgroup/cpu ] && layout=v1
     # The disk: written, so tmpfs holds a page behind every block.
-    dd if=/dev/urandom of=/tmp/iow-disk.img bs=1M count=256 status=none || exit 1
+    dd if=/dev/zero of=/tmp/iow-disk.img bs=1M count=256 status=none || exit 1
     cp "$ROOT/build/bench/initramfs-bench.cpio" /tmp/iow-initrd || exit 1
     cat "$KVMM" "$GUEST"/vmlinuz-cloud "$GUEST"/initramfs-cloud.cpio.gz >/dev/null
     echo "IOW-ENV kernel=$(uname -r) cpus=$(nproc) cgroups=$layout fio_qd=$QD fio_secs=$SECS"
     for m in $MODES; do
-        a=false; [ "$m" = on ] && a=true
+        a=false; [ "${m%%-*}" = on ] && a=true
         run "$m" "$a" || { echo "IOW-INNER-RC=1"; exit 0; }
     done
     echo "IOW-INNER-RC=0"
@@ -166,7 +168,7 @@ if scripts/host-kvm-ok.sh; then
     bash "$0" --inner >"$log" 2>&1
 else
     scripts/testhost.sh --timeout $((3 * (BOOT_TIMEOUT + SECS + 90))) -- \
-        env FIO_SECONDS="$SECS" FIO_IODEPTH="$QD" LOOP_CHUNK="$CHUNK" IOW_MODES="$MODES" \
+        env BENCH_DIR="${OUT%/sched}" FIO_SECONDS="$SECS" FIO_IODEPTH="$QD" LOOP_CHUNK="$CHUNK" IOW_MODES="$MODES" \
         bash "$ROOT/bench/sched/ioweights.sh" --inner >"$log" 2>&1
 fi
 if ! grep -q '^IOW-INNER-RC=0' "$log"; then
