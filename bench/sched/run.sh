@@ -91,6 +91,7 @@ c_cpu=$(grep '"vm":"cpu","thread":"vcpu0"' "$tmp/on.trace" | tail -1 | sed 's/.*
 
 {
     echo "Stand-in (port I/O round trips on this host's /dev/kvm; the experiment itself is ioweights.sh):"
+    echo
     echo "| adaptive | io VM port I/O ops/s | cpu VM loop iterations/s | io vCPU share of CPU 1 | final weights (io / cpu) |"
     echo "|---|---|---|---|---|"
     echo "| off | $off_io | $off_cpu | ${off_share}% | 100 / 100 |"
