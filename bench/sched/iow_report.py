@@ -79,7 +79,7 @@ def main():
     for m in modes:
         r = res[m]
         th = r["threads"]
-        bv, av, bi = th.get(("b", "vcpu0"), {}), th.get(("a", "vcpu0"), {}), th.get(("b", "io"), {})
+        bv, av, bi = th.get(("b", "vcpu0"), {}), th.get(("a", "vcpu0"), {}), th.get(("b", "io-b"), {})
         w = "100 / 100"
         if r["trace"]:
             wb = [x for x in r["trace"] if x["vm"] == "b" and x["thread"] == "vcpu0" and x["t_ms"] <= r["end"]]

@@ -132,7 +132,7 @@ while time.monotonic() < end:
     time.sleep(0.02)
 sys.exit(1)
 PY
-    grep -q '^FIO-TERSE b;' /tmp/iow-$mode.b.con || {
+    grep -q '^FIO-TERSE 3;' /tmp/iow-$mode.b.con || {
         echo "IOW: $mode: no fio result"; tail -15 /tmp/iow-$mode.b.con; tail -5 "$OUT/iow-$mode.kvmm"; rc=1; }
     kill "$pid" 2>/dev/null
     wait "$pid"

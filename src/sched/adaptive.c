@@ -38,11 +38,16 @@ static bool vm_devices_busy(const struct sched_sample *d, uint64_t period_ns)
  * Waiting is halted time plus time runnable without a host CPU: under
  * contention the completion interrupt wakes the vCPU but another thread
  * holds the CPU, so the wait for the device turns into a wait for the
- * CPU, and the more the vCPU is starved the less it shows as halted. */
+ * CPU, and the more the vCPU is starved the less it shows as halted.
+ * A vCPU that halts hundreds of times a second while its devices work
+ * waits on them however short each wait is: a fast device completes a
+ * request in less time than the guest spends issuing it. */
 static bool vcpu_waits_on_devices(const struct sched_sample *d, uint64_t period_ns)
 {
-    return per_second(d->halt_exits, period_ns) >= SCHED_HALT_RATE &&
-           (d->halt_wait_ns + d->delay_ns) * 100 >= (uint64_t)SCHED_HALT_WAIT_PCT * period_ns &&
+    uint64_t halts = per_second(d->halt_exits, period_ns);
+    bool waits = (d->halt_wait_ns + d->delay_ns) * 100 >= (uint64_t)SCHED_HALT_WAIT_PCT * period_ns;
+
+    return halts >= SCHED_HALT_RATE && (waits || halts >= SCHED_HALT_RATE_FAST) &&
            vm_devices_busy(d, period_ns);
 }
 

@@ -29,6 +29,7 @@ struct sched_sample {
 #define SCHED_DEV_REQ_RATE     50u  /* device requests/s: the VM does I/O */
 #define SCHED_HALT_RATE        50u  /* halts/s of a vCPU waiting on completions */
 #define SCHED_HALT_WAIT_PCT    10u  /* ... waiting this share of the period */
+#define SCHED_HALT_RATE_FAST  500u  /* ... or halting this often, however briefly */
 #define SCHED_CPU_UTIL_PCT     50u  /* runnable this share of the period */
 #define SCHED_IO_THREAD_PCT    20u  /* an I/O thread this busy is saturated */
 #define SCHED_CONFIRM           2u  /* periods a new class must persist */
