@@ -26,11 +26,16 @@ mkdir -p "$OUT"
 # run CGROUP_ROOT: one guest run; 0 when the guest got through its phases
 run() {
     local cgroot=$1 spec=/tmp/infer.json con=$OUT/infer.console disk=/tmp/infer.img pid rc=0 script
-    script="for i in 1 2 3; do
+    # Each phase runs in its own session and process group (setsid: a
+    # background job of a non-interactive shell is no group leader, so
+    # setsid does not fork and \$! is the group), and the whole group is
+    # killed when the phase ends: the dd with its loop.
+    script="phase() { setsid sh -c \"\$1\" & p=\$!; sleep $PHASE; kill -TERM -\$p; wait \$p; }
+for i in 1 2 3; do
 echo PHASE cpu
-timeout $PHASE sh -c 'while :; do :; done'
+phase 'while :; do :; done'
 echo PHASE io
-timeout $PHASE sh -c 'while :; do dd if=/dev/vda of=/dev/null bs=4096 iflag=direct 2>/dev/null; done'
+phase 'while :; do dd if=/dev/vda of=/dev/null bs=4096 iflag=direct 2>/dev/null; done'
 done
 echo PHASE end"
     truncate -s 64M "$disk"
@@ -68,13 +73,17 @@ if [ "${1-}" = --inner ]; then
 fi
 
 # ---- outside
-bash scripts/build-guest.sh >/dev/null || exit 1
+# --report: the table and the plot again from the last run's files
 log=$OUT/infer.log
-if scripts/host-kvm-ok.sh; then
+if [ "${1-}" = --report ]; then
+    :
+elif ! bash scripts/build-guest.sh >/dev/null; then
+    exit 1
+elif scripts/host-kvm-ok.sh; then
     bash "$0" --inner >"$log" 2>&1
 else
     scripts/testhost.sh --timeout $((2 * (BOOT_TIMEOUT + PHASE * 24 + 90))) -- \
-        env PHASE_SECONDS="$PHASE" bash "$ROOT/bench/sched/infer.sh" --inner >"$log" 2>&1
+        env BENCH_DIR="${OUT%/sched}" PHASE_SECONDS="$PHASE" bash "$ROOT/bench/sched/infer.sh" --inner >"$log" 2>&1
 fi
 if ! grep -q '^INFER-INNER-RC=0' "$log"; then
     echo "bench-sched: inference experiment failed; its log ($log) ends:" >&2
@@ -105,9 +114,11 @@ with open(out + "/infer-phases.dat", "w") as f:
         f.write("%.2f %.2f %s\n" % ((t - t0) / 1000.0, (nxt[0] - t0) / 1000.0, name))
 print("Trace: one line per %.0f ms period; cgroups: %s." % (period, layout))
 print()
-print("| phase | periods | label cpu / io / idle | raw cpu / io / idle | label settles after (s) "
-      "| device requests/s | halt exits/s | halt wait % | run % | I/O thread % | weight at end |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print("| phase | periods | label cpu / io / idle | raw cpu / io / idle | label right | label settles after "
+      "| right after 2 periods | device requests/s | halt exits/s | halt wait % | run % | I/O thread % "
+      "| weight at end |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+tot = [0, 0, 0, 0]
 for (t, name), nxt in zip(phases, phases[1:]):
     rows = [r for r in trace if t <= r["t_ms"] < nxt[0]]
     if not rows:
@@ -116,17 +127,27 @@ for (t, name), nxt in zip(phases, phases[1:]):
     lab = [sum(r["class"] == c for r in rows) for c in ("cpu", "io", "idle")]
     raw = [sum(r["raw"] == c for r in rows) for c in ("cpu", "io", "idle")]
     settle = next(((r["t_ms"] - t) / 1000.0 for r in rows if r["class"] == name), None)
+    right = sum(r["class"] == name for r in rows)
+    # periods that end more than two periods after the phase began
+    late = [r for r in rows if r["t_ms"] - t > 2 * period]
+    late_right = sum(r["class"] == name for r in late)
+    tot = [tot[0] + right, tot[1] + n, tot[2] + late_right, tot[3] + len(late)]
     secs = n * period / 1000.0
     halts = sum(r["halt_exits"] for r in rows) / secs
     run = sum(r["run_us"] for r in rows) / 1000.0 / (n * period) * 100
     wait = sum(r["halt_wait_us"] for r in rows) / 1000.0 / (n * period) * 100
     reqs = sum(r.get("dev_requests", 0) for r in rows) / secs
     iot = sum(r.get("io_run_us", 0) for r in rows) / 1000.0 / (n * period) * 100
-    print("| %s @%.1fs | %d | %d / %d / %d | %d / %d / %d | %s | %.0f | %.0f | %.0f%% | %.0f%% "
-          "| %.0f%% | %d |" % (
+    print("| %s @%.1fs | %d | %d / %d / %d | %d / %d / %d | %.0f%% | %s | %.0f%% | %.0f | %.0f "
+          "| %.0f%% | %.0f%% | %.0f%% | %d |" % (
         name, (t - t0) / 1000.0, n, lab[0], lab[1], lab[2], raw[0], raw[1], raw[2],
-        "%.1f" % settle if settle is not None else "never", reqs, halts, wait, run, iot,
-        rows[-1]["weight"]))
+        100.0 * right / n,
+        "%.2f s (%.1f periods)" % (settle, settle * 1000.0 / period) if settle is not None else "never",
+        100.0 * late_right / max(1, len(late)), reqs, halts, wait, run, iot, rows[-1]["weight"]))
+print()
+print("All phases: label right in %d of %d periods (%.0f%%), in %d of %d (%.0f%%) "
+      "after each phase's first two periods." % (tot[0], tot[1], 100.0 * tot[0] / max(1, tot[1]),
+                                                 tot[2], tot[3], 100.0 * tot[2] / max(1, tot[3])))
 PY
 [ "${PIPESTATUS[0]}" = 0 ] || exit 1
 

@@ -1,7 +1,11 @@
 #!/bin/bash
-# bench/sched/run.sh: the I/O-aware weights experiment (make bench-sched).
+# bench/sched/run.sh: make bench-sched.  First the port-I/O stand-in of the
+# I/O-aware weights experiment, on this host's /dev/kvm (a quick check of
+# the mechanism, not the experiment: no Linux, no disk); then the real
+# experiments with Linux guests: ioweights.sh (fio next to a CPU loop),
+# cosched.sh and infer.sh.
 #
-# One kvmm process, two single-vCPU VMs whose vCPUs share host CPU 1
+# The stand-in: one kvmm process, two single-vCPU VMs whose vCPUs share host CPU 1
 # (their I/O threads are on CPU 0): "cpu" runs an integer loop
 # (firmware/work.c, io=0), "io" does port I/O round trips to the test
 # device (io=1: one exit to kvmm per operation).  Both start with weight
@@ -9,8 +13,7 @@
 # controller off and on.  Progress is what the guests print ("p N" every
 # chunk); weights and classes come from the controller's trace.
 #
-# Then runs cosched.sh and infer.sh (Linux guests).  Writes
-# build/bench/sched/{table.md,series.dat,weights.dat,*.png} and
+# Writes build/bench/sched/{table.md,series.dat,weights.dat,io-weights-portio.png} and
 # prints the table.  Needs root (cgroup v1 or v2) and this host's
 # /dev/kvm; SECONDS_PER_RUN (default 10) sets the run length.
 set -uo pipefail
@@ -87,6 +90,8 @@ c_io=$(grep '"vm":"io","thread":"vcpu0"' "$tmp/on.trace" | tail -1 | sed 's/.*"c
 c_cpu=$(grep '"vm":"cpu","thread":"vcpu0"' "$tmp/on.trace" | tail -1 | sed 's/.*"class":"\([a-z]*\)".*/\1/')
 
 {
+    echo "Stand-in (port I/O round trips on this host's /dev/kvm; the experiment itself is ioweights.sh):"
+    echo
     echo "| adaptive | io VM port I/O ops/s | cpu VM loop iterations/s | io vCPU share of CPU 1 | final weights (io / cpu) |"
     echo "|---|---|---|---|---|"
     echo "| off | $off_io | $off_cpu | ${off_share}% | 100 / 100 |"
@@ -114,8 +119,8 @@ PY
 if command -v gnuplot >/dev/null; then
     gnuplot <<GP
 set terminal png size 800,420
-set output "$OUT/io-weights.png"
-set title "Two VMs on one host CPU: port-I/O VM throughput, adaptive weights off vs on"
+set output "$OUT/io-weights-portio.png"
+set title "Stand-in (port I/O, no Linux): two VMs on one host CPU, adaptive weights off vs on"
 set xlabel "seconds"
 set ylabel "io VM port I/O operations/s"
 set y2label "cgroup weight (adaptive on)"
@@ -127,14 +132,16 @@ plot "$OUT/series-off.dat" using 1:2 with lines lw 2 title "ops/s, adaptive off"
      "$OUT/weights.dat" using 1:2 axes x1y2 with steps dt 2 title "io vCPU weight", \
      "$OUT/weights.dat" using 1:3 axes x1y2 with steps dt 3 title "cpu vCPU weight"
 GP
-    echo "plot: $OUT/io-weights.png"
+    echo "plot: $OUT/io-weights-portio.png"
 else
     echo "bench-sched: gnuplot not installed (scripts/setup.sh installs gnuplot-nox): no plot" >&2
 fi
 
 # The experiments with Linux guests (inside the test host VM when this
-# host's KVM cannot run Linux): co-scheduling, then class inference.
+# host's KVM cannot run Linux): I/O-aware weights, co-scheduling, class
+# inference.
 rc=0
+bash bench/sched/ioweights.sh || rc=1
 bash bench/sched/cosched.sh || rc=1
 bash bench/sched/infer.sh || rc=1
 exit "$rc"

@@ -32,13 +32,22 @@ static bool vm_devices_busy(const struct sched_sample *d, uint64_t period_ns)
 }
 
 /* A vCPU waiting on device completions halts often and spends a share of
- * the period halted, while its VM's devices work.  Halts alone are not
+ * the period waiting, while its VM's devices work.  Halts alone are not
  * I/O (an idle guest's timer wakes it up too), nor is device work alone
- * (a sibling vCPU may be the one doing it, while this one computes). */
+ * (a sibling vCPU may be the one doing it, while this one computes).
+ * Waiting is halted time plus time runnable without a host CPU: under
+ * contention the completion interrupt wakes the vCPU but another thread
+ * holds the CPU, so the wait for the device turns into a wait for the
+ * CPU, and the more the vCPU is starved the less it shows as halted.
+ * A vCPU that halts hundreds of times a second while its devices work
+ * waits on them however short each wait is: a fast device completes a
+ * request in less time than the guest spends issuing it. */
 static bool vcpu_waits_on_devices(const struct sched_sample *d, uint64_t period_ns)
 {
-    return per_second(d->halt_exits, period_ns) >= SCHED_HALT_RATE &&
-           d->halt_wait_ns * 100 >= (uint64_t)SCHED_HALT_WAIT_PCT * period_ns &&
+    uint64_t halts = per_second(d->halt_exits, period_ns);
+    bool waits = (d->halt_wait_ns + d->delay_ns) * 100 >= (uint64_t)SCHED_HALT_WAIT_PCT * period_ns;
+
+    return halts >= SCHED_HALT_RATE && (waits || halts >= SCHED_HALT_RATE_FAST) &&
            vm_devices_busy(d, period_ns);
 }
 
@@ -109,9 +118,9 @@ unsigned sched_weight_step(unsigned cur, unsigned target, const struct sched_bou
     unsigned next;
 
     if (cur > target)
-        next = cur - target <= 1 ? target : cur - (cur - target) / 2;
+        next = cur - target <= 1 ? target : cur - (cur - target) * 3 / 4;
     else
-        next = target - cur <= 1 ? target : cur + (target - cur) / 2;
+        next = target - cur <= 1 ? target : cur + (target - cur) * 3 / 4;
     return clamp_bounds(next, b);
 }
 

@@ -29,9 +29,10 @@ struct sched_sample {
 #define SCHED_DEV_REQ_RATE     50u  /* device requests/s: the VM does I/O */
 #define SCHED_HALT_RATE        50u  /* halts/s of a vCPU waiting on completions */
 #define SCHED_HALT_WAIT_PCT    10u  /* ... waiting this share of the period */
+#define SCHED_HALT_RATE_FAST  500u  /* ... or halting this often, however briefly */
 #define SCHED_CPU_UTIL_PCT     50u  /* runnable this share of the period */
 #define SCHED_IO_THREAD_PCT    20u  /* an I/O thread this busy is saturated */
-#define SCHED_CONFIRM           3u  /* periods a new class must persist */
+#define SCHED_CONFIRM           2u  /* periods a new class must persist */
 
 struct sched_classifier {
     enum sched_class label;     /* the confirmed class */
@@ -54,7 +55,8 @@ struct sched_bounds {
 /* The weight a thread of base weight `base` aims for in class c:
  * I/O-bound x4, CPU-bound /2, idle: base; within bounds. */
 unsigned sched_weight_target(unsigned base, enum sched_class c, const struct sched_bounds *b);
-/* One step from cur halfway toward target (snaps when one away). */
+/* One step from cur three quarters of the way to target (snaps when one
+ * away): 100 -> 400 in 6 periods, 100 -> 50 in 4. */
 unsigned sched_weight_step(unsigned cur, unsigned target, const struct sched_bounds *b);
 /* An I/O thread's class from its CPU time over the period: IO when busy. */
 enum sched_class sched_classify_io_thread(uint64_t run_ns, uint64_t period_ns);

@@ -95,6 +95,26 @@ static const struct sched_sample starved_period = { .exits = 20, .run_ns = 30 * 
 						    .delay_ns = 60 * MS };
 static const struct sched_sample idle_period = { .exits = 10, .halt_exits = 5,
 						 .halt_wait_ns = 98 * MS, .run_ns = 1 * MS };
+/* fio on a vCPU sharing its host CPU with a busy loop: each completion
+ * wakes it, but it then waits for the CPU (40 ms) more than it stays
+ * halted (3 ms); still I/O-bound */
+static const struct sched_sample contended_io_period = { .exits = 500, .halt_exits = 12,
+							 .halt_wait_ns = 3 * MS, .run_ns = 45 * MS,
+							 .delay_ns = 40 * MS, .dev_requests = 90,
+							 .io_run_ns = 20 * MS };
+/* the busy loop next to it: waits as long for the CPU, never halts */
+static const struct sched_sample contended_cpu_period = { .exits = 30, .run_ns = 55 * MS,
+							  .delay_ns = 45 * MS };
+/* dd from a disk that completes fast, as measured in the test host: one
+ * halt per request, 900 a second, each too short to add up to 10 % */
+static const struct sched_sample fast_dd_period = { .exits = 900, .halt_exits = 90,
+						    .halt_wait_ns = 5 * MS, .delay_ns = 1 * MS,
+						    .run_ns = 90 * MS, .dev_requests = 120,
+						    .io_run_ns = 15 * MS };
+/* as many halts with the devices idle (timer or IPI wake-ups) */
+static const struct sched_sample fast_halts_idle_dev_period = { .exits = 900, .halt_exits = 90,
+								.halt_wait_ns = 5 * MS,
+								.run_ns = 90 * MS };
 /* devices busy but this vCPU halts rarely (a wake-up or two) */
 static const struct sched_sample few_halts_period = { .exits = 60, .halt_exits = 2,
 						      .halt_wait_ns = 40 * MS, .run_ns = 60 * MS,
@@ -113,6 +133,10 @@ static void test_classify_raw(void **state)
 	assert_int_equal(sched_classify(&idle_period, PERIOD), SCHED_CLASS_IDLE);
 	assert_int_equal(sched_classify(&few_halts_period, PERIOD), SCHED_CLASS_CPU);
 	assert_int_equal(sched_classify(&starved_period, PERIOD), SCHED_CLASS_CPU);
+	assert_int_equal(sched_classify(&contended_io_period, PERIOD), SCHED_CLASS_IO);
+	assert_int_equal(sched_classify(&fast_dd_period, PERIOD), SCHED_CLASS_IO);
+	assert_int_equal(sched_classify(&fast_halts_idle_dev_period, PERIOD), SCHED_CLASS_CPU);
+	assert_int_equal(sched_classify(&contended_cpu_period, PERIOD), SCHED_CLASS_CPU);
 	assert_int_equal(sched_classify(&cpu_period, 0), SCHED_CLASS_IDLE);
 	assert_string_equal(sched_class_name(SCHED_CLASS_IO), "io");
 }
@@ -127,10 +151,10 @@ static void test_classifier_hysteresis(void **state)
 		&idle_period, &idle_period, &idle_period,            /* 11-13 */
 	};
 	const enum sched_class want[] = {
-		SCHED_CLASS_IDLE, SCHED_CLASS_IDLE, SCHED_CLASS_CPU, SCHED_CLASS_CPU,
+		SCHED_CLASS_IDLE, SCHED_CLASS_CPU, SCHED_CLASS_CPU, SCHED_CLASS_CPU,
 		SCHED_CLASS_CPU, SCHED_CLASS_CPU, SCHED_CLASS_CPU,
-		SCHED_CLASS_CPU, SCHED_CLASS_CPU, SCHED_CLASS_IO, SCHED_CLASS_IO,
-		SCHED_CLASS_IO, SCHED_CLASS_IO, SCHED_CLASS_IDLE,
+		SCHED_CLASS_CPU, SCHED_CLASS_IO, SCHED_CLASS_IO, SCHED_CLASS_IO,
+		SCHED_CLASS_IO, SCHED_CLASS_IDLE, SCHED_CLASS_IDLE,
 	};
 	struct sched_classifier c = { 0 };
 	unsigned changes = 0;
@@ -149,8 +173,8 @@ static void test_classifier_hysteresis(void **state)
 
 /* The inference experiment's guest: a CPU phase, then dd from virtio-blk
  * (no port or MMIO exits at all), with a busy period inside the dd phase
- * and a timer-heavy idle stretch at the end: io three periods after dd
- * starts, cpu three after it stops, never io while idle. */
+ * and a timer-heavy idle stretch at the end: io two periods after dd
+ * starts, cpu two after it stops, never io while idle. */
 static void test_classifier_dd_trace(void **state)
 {
 	const struct sched_sample *trace[] = {
@@ -161,11 +185,38 @@ static void test_classifier_dd_trace(void **state)
 		&timer_period, &timer_period, &timer_period,            /* 13-15 */
 	};
 	const enum sched_class want[] = {
-		SCHED_CLASS_IDLE, SCHED_CLASS_IDLE, SCHED_CLASS_CPU, SCHED_CLASS_CPU,
-		SCHED_CLASS_CPU, SCHED_CLASS_CPU, SCHED_CLASS_IO, SCHED_CLASS_IO,
+		SCHED_CLASS_IDLE, SCHED_CLASS_CPU, SCHED_CLASS_CPU, SCHED_CLASS_CPU,
+		SCHED_CLASS_CPU, SCHED_CLASS_IO, SCHED_CLASS_IO, SCHED_CLASS_IO,
 		SCHED_CLASS_IO, SCHED_CLASS_IO,
-		SCHED_CLASS_IO, SCHED_CLASS_IO, SCHED_CLASS_CPU,
-		SCHED_CLASS_CPU, SCHED_CLASS_CPU, SCHED_CLASS_IDLE,
+		SCHED_CLASS_IO, SCHED_CLASS_CPU, SCHED_CLASS_CPU,
+		SCHED_CLASS_CPU, SCHED_CLASS_IDLE, SCHED_CLASS_IDLE,
+	};
+	struct sched_classifier c = { 0 };
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(trace) / sizeof(trace[0]); i++) {
+		sched_classifier_feed(&c, trace[i], PERIOD, SCHED_CONFIRM);
+		assert_int_equal(c.label, want[i]);
+	}
+}
+
+/* The inference experiment on a faster test host, and fio next to a
+ * busy loop: the label follows each phase two periods after it starts. */
+static void test_classifier_fast_and_contended(void **state)
+{
+	const struct sched_sample *trace[] = {
+		&cpu_period, &cpu_period, &cpu_period,                   /* 0-2 */
+		&fast_dd_period, &fast_dd_period, &fast_dd_period,       /* 3-5 */
+		&cpu_period, &cpu_period,                                /* 6-7 */
+		&contended_io_period, &contended_io_period,              /* 8-9 */
+		&contended_cpu_period, &contended_cpu_period,            /* 10-11 */
+	};
+	const enum sched_class want[] = {
+		SCHED_CLASS_IDLE, SCHED_CLASS_CPU, SCHED_CLASS_CPU,
+		SCHED_CLASS_CPU, SCHED_CLASS_IO, SCHED_CLASS_IO,
+		SCHED_CLASS_IO, SCHED_CLASS_CPU,
+		SCHED_CLASS_CPU, SCHED_CLASS_IO,
+		SCHED_CLASS_IO, SCHED_CLASS_CPU,
 	};
 	struct sched_classifier c = { 0 };
 
@@ -195,7 +246,11 @@ static void test_weight_steps(void **state)
 		steps++;
 	}
 	assert_int_equal(w, 400);
-	assert_true(steps <= 10);
+	assert_true(steps <= 6);
+	for (w = 100, steps = 0; w != 50 && steps < 20; steps++)
+		w = sched_weight_step(w, 50, &b);
+	assert_int_equal(w, 50);
+	assert_true(steps <= 4);
 	/* never below the floor, never 0, even with bounds of 0 */
 	b = (struct sched_bounds){ 0 };
 	assert_int_equal(sched_weight_step(1, 0, &b), 1);
@@ -758,6 +813,7 @@ int main(void)
 		cmocka_unit_test(test_classify_raw),
 		cmocka_unit_test(test_classifier_hysteresis),
 		cmocka_unit_test(test_classifier_dd_trace),
+		cmocka_unit_test(test_classifier_fast_and_contended),
 		cmocka_unit_test(test_weight_steps),
 		cmocka_unit_test(test_cosched_useful_hold),
 		cmocka_unit_test(test_cosched_timeout),
