@@ -73,24 +73,72 @@ def per_req(vmm, test):
     return per_round(vmm, per_req1, test)
 
 
+def marks(path):
+    """MARK lines of watch.sh: {name: {"begin": {...}, "end": {...}}}."""
+    m = {}
+    for line in read(path).splitlines():
+        p = line.split()
+        if len(p) < 3 or p[0] != "MARK":
+            continue
+        m.setdefault(p[2], {})[p[1]] = {k: float(v) for k, v in (x.split("=", 1) for x in p[3:] if "=" in x)}
+    return m
+
+
+marks_by_round = {v: {r: marks("%s.%d.exits" % (v, r)) for r in rounds} for v in VMMS}
+
+
+def delta(vmm, r, test, key):
+    m = marks_by_round[vmm][r].get(test, {})
+    b, e = m.get("begin", {}).get(key), m.get("end", {}).get(key)
+    return e - b if b is not None and e is not None else None
+
+
+def per_req_of(vmm, test, key, scale=1.0):
+    out = {}
+    for r in rounds:
+        d, res1 = delta(vmm, r, test, key), res_by_round[vmm][r].get(test)
+        out[r] = d * scale / res1["reqs"] if d is not None and res1 and res1.get("reqs") else None
+    return out
+
+
+TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
+DISKS = [("", "vda: image file on tmpfs, cache=writeback"),
+         ("-vdb", "vdb: loop device, cache=none (QEMU aio=io_uring)")]
 # (label, getter, higher is better, goal factor or None, goal text)
-ROWS = [
-    ("4k random read QD32, IOPS", lambda v: get(v, "randread", "iops"), True, 1.3,
-     "4k QD32 IOPS ≥ 1.3× QEMU"),
-    ("1 MiB sequential read QD8, MB/s", lambda v: get(v, "seqread", "mbps"), True, 1.0,
-     "sequential read ≥ 1.0× QEMU"),
+ROWS = []
+for sfx, what in DISKS:
+    short = "vdb, cache=none" if sfx else "vda, writeback"
+    ROWS += [
+        ("**%s**" % what, None, True, None, None),
+        ("4k random read QD32, IOPS", lambda v, s=sfx: get(v, "randread" + s, "iops"), True, 1.3,
+         "4k QD32 IOPS ≥ 1.3× QEMU (%s)" % short),
+        ("1 MiB sequential read QD8, MB/s", lambda v, s=sfx: get(v, "seqread" + s, "mbps"), True, 1.0,
+         "sequential read ≥ 1.0× QEMU (%s)" % short),
+        ("1 MiB sequential write QD8, MB/s", lambda v, s=sfx: get(v, "seqwrite" + s, "mbps"), True, 1.0,
+         "sequential write ≥ 1.0× QEMU (%s)" % short),
+        ("interrupts per request, 4k random", lambda v, s=sfx: per_req(v, "randread" + s), False, 0.5,
+         "blk interrupts/request (4k random, %s) ≤ 0.5× QEMU" % short),
+        ("interrupts per request, 1 MiB read", lambda v, s=sfx: per_req(v, "seqread" + s), False, 0.5,
+         "blk interrupts/request (1 MiB read, %s) ≤ 0.5× QEMU" % short),
+        ("interrupts per request, 1 MiB write", lambda v, s=sfx: per_req(v, "seqwrite" + s), False, None, None),
+        ("KVM exits per request, 4k random", lambda v, s=sfx: per_req_of(v, "randread" + s, "exits"), False, None, None),
+        ("KVM exits per request, 1 MiB read", lambda v, s=sfx: per_req_of(v, "seqread" + s, "exits"), False, None, None),
+        ("KVM exits per request, 1 MiB write", lambda v, s=sfx: per_req_of(v, "seqwrite" + s, "exits"), False, None, None),
+        ("VMM CPU µs per request (host, outside the guest), 4k random",
+         lambda v, s=sfx: per_req_of(v, "randread" + s, "vmm_ticks", TICK_US), False, None, None),
+    ]
+ROWS += [
+    ("**network**", None, True, None, None),
     ("iperf3 guest→host, Mbit/s", lambda v: get(v, "guest-to-host", "mbitps"), True, 1.3,
      "iperf3 guest→host ≥ 1.3× QEMU"),
     ("iperf3 host→guest, Mbit/s", lambda v: get(v, "host-to-guest", "mbitps"), True, 1.3,
      "iperf3 host→guest ≥ 1.3× QEMU"),
-    ("blk interrupts per request, 4k random", lambda v: per_req(v, "randread"), False, 0.5,
-     "blk interrupts/request (4k random) ≤ 0.5× QEMU"),
-    ("blk interrupts per request, 1 MiB seq", lambda v: per_req(v, "seqread"), False, 0.5,
-     "blk interrupts/request (1 MiB seq) ≤ 0.5× QEMU"),
     ("net interrupts per packet, guest→host", lambda v: per_req(v, "guest-to-host"), False, 0.5,
      "net interrupts/packet (guest→host) ≤ 0.5× QEMU"),
     ("net interrupts per packet, host→guest", lambda v: per_req(v, "host-to-guest"), False, 0.5,
      "net interrupts/packet (host→guest) ≤ 0.5× QEMU"),
+    ("KVM exits per packet, guest→host", lambda v: per_req_of(v, "guest-to-host", "exits"), False, None, None),
+    ("KVM exits per packet, host→guest", lambda v: per_req_of(v, "host-to-guest", "exits"), False, None, None),
 ]
 
 
@@ -108,12 +156,19 @@ table = ["| measure (median, rounds: %d) | kvmm | QEMU | kvmm / QEMU | per-round
          "|---|---:|---:|---:|---|"]
 goals = []
 for label, getter, higher, target, goal in ROWS:
+    if getter is None:
+        table.append("| %s | | | | |" % label)
+        continue
     kr, qr = getter("kvmm"), getter("qemu")
+    if median(kr) is None and median(qr) is None:
+        continue
     k, q = median(kr), median(qr)
     ratio = k / q if k is not None and q else None
     rr = ", ".join("%.2f" % (kr[r] / qr[r]) if kr[r] is not None and qr[r] else "—" for r in rounds)
     table.append("| %s | %s | %s | %s | %s |" % (label, fmt(k), fmt(q),
                                                 "—" if ratio is None else "%.2f×" % ratio, rr))
+    if target is None:
+        continue
     if ratio is None:
         verdict = "not measured"
     elif higher:
