@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #define EVLOOP_MAX_WATCHES 64
-#define EVLOOP_MAX_DEADLINES 16
+#define EVLOOP_MAX_DEADLINES 64
 
 struct watch {
     int fd;

@@ -123,6 +123,7 @@ struct blk_queue {
     unsigned inflight;          /* its requests in io_uring */
     uint64_t held_since;        /* when completions started to wait; 0 = none wait */
     bool starved;               /* requests left in the ring for lack of slots */
+    bool quiet;                 /* guest kicks off: completions look at the ring */
 };
 
 struct blk_disk {
@@ -136,6 +137,7 @@ struct blk_disk {
     unsigned nq;
     uint64_t coalesce_ns;
     int deadline;               /* evloop deadline id of held completions */
+    int poll;                   /* evloop deadline id of the ring check while quiet */
     struct blk_queue q[SPEC_DISK_QUEUES_MAX];
     struct virtio_dev *vdev;
     struct virtio_dev_ops ops;
@@ -458,6 +460,18 @@ static void blk_deadline(void *opaque, uint32_t events)
     virtio_dev_unlock(d->vdev);
 }
 
+/* Requests in flight and kicks off for a while: look at the rings. */
+static void blk_poll_deadline(void *opaque, uint32_t events)
+{
+    struct blk_disk *d = opaque;
+
+    virtio_dev_lock(d->vdev);
+    for (unsigned i = 0; i < d->nq; i++)
+        if (d->q[i].quiet)
+            blk_disk_kick(d, i);
+    virtio_dev_unlock(d->vdev);
+}
+
 /* Reap every completion; returns the mask of queues that had some. */
 static unsigned blk_uring_reap(struct blk_disk *d)
 {
@@ -495,7 +509,7 @@ static void blk_cq_event(void *opaque, uint32_t events)
     virtio_dev_lock(d->vdev);
     touched = blk_uring_reap(d);
     for (unsigned i = 0; i < d->nq; i++) {
-        if (d->q[i].starved) {
+        if (d->q[i].starved || d->q[i].quiet) {
             d->q[i].starved = false;
             blk_disk_kick(d, i);    /* flushes queue i too */
         } else if (touched & (1u << i)) {
@@ -576,6 +590,23 @@ static int blk_drain(struct blk_disk *d, struct virtq *vq, unsigned qi)
     return queued;
 }
 
+/* While a queue has requests in flight, the guest need not kick: each
+ * completion looks at its ring, and so does a check coalesce_us after the
+ * last look, so a request that arrives while the others take long waits
+ * no longer than that.  With nothing in flight, kicks are back on. */
+static bool blk_queue_quiet(struct blk_disk *d, struct virtq *vq, unsigned q)
+{
+    struct evloop *loop = vm_evloop(d->vm);
+
+    d->q[q].quiet = d->coalesce_ns && d->q[q].inflight;
+    if (!d->q[q].quiet)
+        return false;
+    virtq_kick_disable(vq);
+    evloop_deadline_cancel(loop, d->poll);
+    evloop_deadline_arm(loop, d->poll, d->coalesce_ns);
+    return true;
+}
+
 static void blk_disk_kick(void *dev, unsigned q)
 {
     struct blk_disk *d = dev;
@@ -587,7 +618,7 @@ static void blk_disk_kick(void *dev, unsigned q)
         if (n < 0)
             break;
         queued += n;
-    } while (!d->q[q].starved && virtq_kick_enable(vq));
+    } while (!d->q[q].starved && !blk_queue_quiet(d, vq, q) && virtq_kick_enable(vq));
     if (queued) {
         io_uring_submit(&d->ring);
         STAT_ADD(d, submits, 1);
@@ -716,6 +747,10 @@ static int blk_uring_init(struct blk_disk *d)
     if (ret < 0)
         return ret;
     d->deadline = ret;
+    ret = evloop_deadline_add(vm_evloop(d->vm), blk_poll_deadline, d);
+    if (ret < 0)
+        return ret;
+    d->poll = ret;
     d->cq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (d->cq_fd < 0)
         return -errno;
