@@ -613,6 +613,8 @@ static void blk_disk_kick(void *dev, unsigned q)
     struct virtq *vq = virtio_queue(d->vdev, q);
     int queued = 0, n;
 
+    if (virtio_dev_broken(d->vdev))
+        return;     /* also called from completions and deadlines */
     do {
         n = blk_drain(d, vq, q);
         if (n < 0)
