@@ -210,8 +210,7 @@ with open(sys.argv[1], "wb") as f:
         KVMM_LOG=info KVMM_NO_IO_URING=1 run "$name" virtio_blk_batch 64 --disk "$img" \
             --param "requests=$n"
     else
-        # io_uring even where $tmp is tmpfs (kvmm would copy in line).
-        KVMM_LOG=info KVMM_BLK_INLINE=0 run "$name" virtio_blk_batch 64 --disk "$img" \
+        KVMM_LOG=info run "$name" virtio_blk_batch 64 --disk "$img" \
             --param "requests=$n"
     fi
     expect_exit "$name" 0 || return

@@ -135,8 +135,7 @@ test_batching() {
     script='for i in 0 1 2 3; do dd if=/dev/vda of=/dev/null bs=4M count=4 skip=$((i * 4)) iflag=direct 2>/dev/null & done
 wait
 echo BATCH_DONE=1'
-    # io_uring even though the image is on tmpfs here (no in-line copies).
-    KVMM_BLK_INLINE=0 boot "$log" "$script" --disk "$OUT/batch.img" || rc=$?
+    boot "$log" "$script" --disk "$OUT/batch.img" || rc=$?
     req=$(counter "$log" vda.requests)
     sub=$(counter "$log" vda.submits)
     irq=$(counter "$log" vda.interrupts)
