@@ -186,7 +186,9 @@ if scripts/host-kvm-ok.sh; then
 else
     where="Inside one test host VM session (scripts/testhost.sh: QEMU TCG emulating an EPYC CPU with SVM and NPT, 2 vCPUs, 4 GiB; nested KVM with kvm_amd inside), since this host's /dev/kvm (kvm_pvm) cannot boot Linux"
     echo "bench: virtio: this host's /dev/kvm cannot boot Linux; running inside one test host VM session" >&2
-    scripts/testhost.sh --timeout $((ROUNDS * ${#VMMS[@]} * 2 * VM_TIMEOUT + 300)) -- bash bench/virtio.sh --inner "$OUT" "$SECS" "$VM_TIMEOUT" "$ROUNDS" "$NET" "${VMMS[*]}"
+    # A session budget for every run plus two retries: a test host that
+    # hangs must not hold the machine for hours.
+    scripts/testhost.sh --timeout $((ROUNDS * ${#VMMS[@]} * (8 * SECS + 120) + 2 * VM_TIMEOUT + 300)) -- bash bench/virtio.sh --inner "$OUT" "$SECS" "$VM_TIMEOUT" "$ROUNDS" "$NET" "${VMMS[*]}"
 fi
 rc=$?
 echo "bench: virtio: session status $rc after $((SECONDS - t0)) s" >&2
