@@ -306,9 +306,8 @@ sec.append("""Goals (kvmm / QEMU):
 sec.append("""kvmm's own device counters (`KVMM_LOG=info`, last round, whole run including boot):
 
 - vda: %s; interrupts per request %s, requests per submit %s
-%s
 - vdb: %s; interrupts per request %s
-
+%s
 Guest devices: kvmm %s; QEMU %s. Their interrupt lines at the end of the last round:
 
 ```
@@ -319,11 +318,11 @@ QEMU:
 ```
 """ % (counter_line("vda", blk_keys) or "—", ratio_of("vda", "interrupts", "requests"),
        ratio_of("vda", "requests", "submits"),
+       counter_line("vdb", blk_keys) or "—", ratio_of("vdb", "interrupts", "requests"),
        "- net0: %s; interrupts per packet %.3f\n" % (
            counter_line("net0", net_keys),
            counters["net0.interrupts"] / (counters["net0.rx_packets"] + counters["net0.tx_packets"]))
        if counters.get("net0.rx_packets", 0) + counters.get("net0.tx_packets", 0) and "net0.interrupts" in counters else "",
-       counter_line("vdb", blk_keys) or "—", ratio_of("vdb", "interrupts", "requests"),
        devices(logs["kvmm"]), devices(logs["qemu"]),
        "\n".join(irq_lines(logs["kvmm"])) or "(none)", "\n".join(irq_lines(logs["qemu"])) or "(none)"))
 if notes:
