@@ -41,7 +41,7 @@ struct spec_disk {
 
 #define SPEC_DISK_QUEUES_MAX 8
 #define SPEC_DISK_COALESCE_MAX_US 10000
-#define SPEC_DISK_COALESCE_DEFAULT_US 1000
+#define SPEC_DISK_COALESCE_DEFAULT_US 0
 
 struct spec_net {
 	char tap[SPEC_NET_TAP_MAX + 1];  /* TAP device, opened or created */
