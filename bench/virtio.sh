@@ -7,12 +7,18 @@
 # each measure's median over the rounds and the per-round ratios:
 # build/guest/vmlinuz-cloud with build/bench/initramfs-bench.cpio (the test
 # guest plus fio and iperf3, bench/virtio/mkinitrd.sh), 1024 MiB, 2 vCPUs,
-# one disk (a raw image on tmpfs, page cache on: cache=writeback for both)
-# and one NIC on a TAP in a bridge that holds the host's address.  The
-# guest runs bench/virtio/guest.sh: fio (4k random read QD32, 1 MiB
-# sequential read QD8, --direct=1) and iperf3 both ways against an
-# iperf3 server on the host, BENCH_VIRTIO_SECS seconds each (10), and
-# counts the device's interrupts and requests around each run.
+# two disks: vda, a raw image on tmpfs (tmpfs has no O_DIRECT:
+# cache=writeback for both VMMs), and vdb, a loop device over another
+# tmpfs image, which does take O_DIRECT (cache=none, and aio=io_uring for
+# QEMU); one NIC on a TAP in a bridge that holds the host's address.  The
+# guest runs bench/virtio/guest.sh: fio on each disk (4k random read QD32,
+# 1 MiB sequential read and write QD8, --direct=1) and iperf3 both ways
+# against an iperf3 server on the host, BENCH_VIRTIO_SECS seconds each
+# (10), and counts the device's interrupts and requests around each run.
+# While a VM runs, the host reads its KVM exit counters (debugfs) and the
+# VMM's own CPU time at each run's start and end (bench/virtio/watch.sh).
+# fio on the host, on the same image and loop device, gives the ceiling.
+# BENCH_VIRTIO_NET=0 leaves out the network runs.
 #
 # Where this host's /dev/kvm cannot boot Linux, everything runs inside one
 # test host VM session (scripts/testhost.sh).  A VM that does not finish is
@@ -26,6 +32,7 @@ OUT=$BENCH_DIR/virtio
 SECS=${BENCH_VIRTIO_SECS:-10}
 VM_TIMEOUT=${BENCH_VIRTIO_TIMEOUT:-420}
 ROUNDS=${BENCH_VIRTIO_ROUNDS:-3}
+NET=${BENCH_VIRTIO_NET:-1}
 RAM_MIB=1024
 CPUS=2
 IMG_MIB=512
@@ -33,7 +40,11 @@ BR=kvmmbbr0
 TAP=kvmmbtap0
 HOST_IP=10.79.0.1
 GUEST_IP=10.79.0.2
-VMMS=(kvmm qemu)
+# BENCH_VIRTIO_VMMS: what runs in each round, in order: kvmm, qemu, or
+# LABEL:BINARY[:DISK-OPTIONS[:VAR=VALUE]] for another kvmm build, disk
+# options or environment (experiments; the report compares kvmm and qemu).
+read -r -a VMMS <<<"${BENCH_VIRTIO_VMMS:-kvmm qemu}"
+WANT=$((NET ? 8 : 6))     # BENCH-RESULT lines a complete run prints
 
 # ---------------------------------------------------------------------------
 # Inside the measuring environment.
@@ -43,8 +54,17 @@ net_down() {
     ip link del "$BR" 2>/dev/null
 }
 
+# host_fio NAME TARGET DIRECT ARGS...: fio on the host, the ceiling row.
+host_fio() {
+    local name=$1 target=$2 direct=$3 line; shift 3
+    line=$(fio --name="$name" --filename="$target" --direct="$direct" --ioengine=libaio --thread \
+        --time_based --runtime="$SECS" --size="${IMG_MIB}M" --minimal "$@" 2>/dev/null)
+    echo "$line" | awk -F';' -v n="$name" '
+        NF > 50 { printf "BENCH-RESULT name=%s iops=%s mbps=%.1f\n", n, $8 + $49, ($7 + $48) * 1024 / 1e6 }'
+}
+
 inner() {
-    local work m vmm try rc qemu ipid cmdline round log
+    local work m vmm try rc qemu ipid cmdline round log loopdev wpid bin opts var
     work=$(mktemp -d /tmp/kvmm-vbench.XXXXXX) || return 2
     qemu=$(command -v qemu-system-x86_64) || { echo "bench: no qemu-system-x86_64" >&2; return 2; }
     cp "$OUT/kvmm" "$work/kvmm" &&
@@ -52,6 +72,11 @@ inner() {
     cp build/bench/initramfs-bench.cpio "$work/initrd" || return 2
     # The disk: written, so tmpfs holds real pages behind every block.
     dd if=/dev/zero of="$work/disk.img" bs=1M count="$IMG_MIB" status=none || return 2
+    dd if=/dev/zero of="$work/disk2.img" bs=1M count="$IMG_MIB" status=none || return 2
+    [ -d /sys/module/loop ] || modprobe loop || return 2
+    loopdev=$(losetup --find --show "$work/disk2.img") || return 2
+    mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug ||
+        echo "debugfs not mounted: no exit counts" >>"$OUT/notes.txt"
     cat "$qemu" /usr/share/qemu/* /usr/share/seabios/* >/dev/null 2>&1
 
     for m in tun bridge; do [ -d "/sys/module/$m" ] || modprobe "$m" || return 2; done
@@ -72,45 +97,75 @@ inner() {
         echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     } >"$OUT/env.txt"
 
-    cmdline="console=ttyS0 quiet kvmm.test=script kvmm.cmd=$(printf 'virtio-bench %s %s %s\n' "$HOST_IP" "$GUEST_IP" "$SECS" | base64 -w0)"
+    {
+        host_fio randread "$work/disk.img" 0 --rw=randread --bs=4k --iodepth=32
+        host_fio seqread "$work/disk.img" 0 --rw=read --bs=1M --iodepth=8
+        host_fio seqwrite "$work/disk.img" 0 --rw=write --bs=1M --iodepth=8
+        host_fio randread-vdb "$loopdev" 1 --rw=randread --bs=4k --iodepth=32
+        host_fio seqread-vdb "$loopdev" 1 --rw=read --bs=1M --iodepth=8
+        host_fio seqwrite-vdb "$loopdev" 1 --rw=write --bs=1M --iodepth=8
+    } >"$OUT/host.log"
+
+    cmdline="console=ttyS0 quiet kvmm.test=script kvmm.cmd=$(printf 'virtio-bench %s %s %s %s\n' "$HOST_IP" "$GUEST_IP" "$SECS" "$NET" | base64 -w0)"
     for round in $(seq 1 "$ROUNDS"); do
     for vmm in "${VMMS[@]}"; do
+        bin=$work/kvmm opts= var=KVMM_LOG=info
+        case $vmm in
+            *:*) IFS=: read -r vmm bin opts var <<<"$vmm"
+                 var=${var:-KVMM_LOG=info}
+                 cp "$bin" "$work/$vmm.bin" && bin=$work/$vmm.bin || return 2 ;;
+        esac
         log=$OUT/$vmm.$round.log
         case $vmm in
-            kvmm) set -- env KVMM_LOG=info "$work/kvmm" run --kernel "$work/vmlinuz" --initrd "$work/initrd" \
+            qemu) ;;
+            *) set -- env KVMM_LOG=info "$var" "$bin" run --kernel "$work/vmlinuz" --initrd "$work/initrd" \
                       --cpus "$CPUS" --memory "$RAM_MIB" --console stdio \
-                      --disk "$work/disk.img,cache=writeback" --net "tap=$TAP" --cmdline "$cmdline" ;;
+                      --disk "$work/disk.img,cache=writeback$opts" --disk "$loopdev,cache=none$opts" \
+                      --net "tap=$TAP" --cmdline "$cmdline" ;;
+        esac
+        case $vmm in
             qemu) set -- "$qemu" -M q35 -accel kvm -cpu host -smp "$CPUS" -m "$RAM_MIB" \
                       -display none -nodefaults -no-reboot -serial stdio -monitor none \
                       -kernel "$work/vmlinuz" -initrd "$work/initrd" -append "$cmdline" \
                       -drive "file=$work/disk.img,if=none,id=d0,format=raw,aio=io_uring,cache=writeback" \
                       -device virtio-blk-pci,drive=d0 \
+                      -drive "file=$loopdev,if=none,id=d1,format=raw,aio=io_uring,cache=none" \
+                      -device virtio-blk-pci,drive=d1 \
                       -netdev "tap,id=n0,ifname=$TAP,script=no,downscript=no,vhost=off" \
                       -device virtio-net-pci,netdev=n0 ;;
         esac
-        printf '%q ' "$@" | sed "s|$work|\$WORK|g; s|kvmm.cmd=[^ ]*|kvmm.cmd=…|" >"$OUT/$vmm.argv"
+        [ "$vmm" = qemu ] || [ "$vmm" = kvmm ] || [ -z "$opts" ] || echo "$vmm: disk options $opts, $var" >>"$OUT/notes.txt"
+        printf '%q ' "$@" | sed "s|$work|\$WORK|g; s|$loopdev|/dev/loopN|g; s|kvmm.cmd=[^ ]*|kvmm.cmd=…|" >"$OUT/$vmm.argv"
         for try in 1 2; do
             echo "bench: $vmm round $round: booting (try $try)" >&2
             rc=0
+            : >"$log"
+            bash bench/virtio/watch.sh "$log" "$OUT/$vmm.$round.exits" &
+            wpid=$!
             timeout -k 5 "$VM_TIMEOUT" "$@" </dev/null >"$log" 2>&1 || rc=$?
+            kill "$wpid" 2>/dev/null
+            wait "$wpid" 2>/dev/null
             sed -i -e 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g; s/\r$//' "$log"
             echo "bench: $vmm round $round: status $rc, $(grep -c '^BENCH-RESULT' "$log") results" >&2
-            [ "$(grep -c '^BENCH-RESULT' "$log")" -lt 4 ] || break
+            [ "$(grep -c '^BENCH-RESULT' "$log")" -lt "$WANT" ] || break
             cp "$log" "$log.try$try"
-            echo "$vmm round $round: try $try ended with status $rc and $(grep -c '^BENCH-RESULT' "$log") of 4 results$([ "$try" = 1 ] && echo '; retried once')" >>"$OUT/notes.txt"
+            echo "$vmm round $round: try $try ended with status $rc and $(grep -c '^BENCH-RESULT' "$log") of $WANT results$([ "$try" = 1 ] && echo '; retried once')" >>"$OUT/notes.txt"
         done
     done
     done
     echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/env.txt"
     kill "$ipid" 2>/dev/null
     net_down
+    losetup -d "$loopdev"
     rm -rf "$work"
     return 0
 }
 
 if [ "${1-}" = --inner ]; then
-    [ $# = 5 ] || { echo "usage: $0 --inner OUTDIR SECS TIMEOUT ROUNDS" >&2; exit 2; }
-    OUT=$2 SECS=$3 VM_TIMEOUT=$4 ROUNDS=$5
+    [ $# = 7 ] || { echo "usage: $0 --inner OUTDIR SECS TIMEOUT ROUNDS NET VMMS" >&2; exit 2; }
+    OUT=$2 SECS=$3 VM_TIMEOUT=$4 ROUNDS=$5 NET=$6
+    read -r -a VMMS <<<"$7"
+    WANT=$((NET ? 8 : 6))
     inner
     exit $?
 fi
@@ -127,11 +182,13 @@ cp build/kvmm "$OUT/kvmm" || exit 2
 t0=$SECONDS
 if scripts/host-kvm-ok.sh; then
     where="On this host's /dev/kvm"
-    bash bench/virtio.sh --inner "$OUT" "$SECS" "$VM_TIMEOUT" "$ROUNDS"
+    bash bench/virtio.sh --inner "$OUT" "$SECS" "$VM_TIMEOUT" "$ROUNDS" "$NET" "${VMMS[*]}"
 else
     where="Inside one test host VM session (scripts/testhost.sh: QEMU TCG emulating an EPYC CPU with SVM and NPT, 2 vCPUs, 4 GiB; nested KVM with kvm_amd inside), since this host's /dev/kvm (kvm_pvm) cannot boot Linux"
     echo "bench: virtio: this host's /dev/kvm cannot boot Linux; running inside one test host VM session" >&2
-    scripts/testhost.sh --timeout $((ROUNDS * 2 * 2 * VM_TIMEOUT + 120)) -- bash bench/virtio.sh --inner "$OUT" "$SECS" "$VM_TIMEOUT" "$ROUNDS"
+    # A session budget for every run plus two retries: a test host that
+    # hangs must not hold the machine for hours.
+    scripts/testhost.sh --timeout $((ROUNDS * ${#VMMS[@]} * (8 * SECS + 120) + 2 * VM_TIMEOUT + 300)) -- bash bench/virtio.sh --inner "$OUT" "$SECS" "$VM_TIMEOUT" "$ROUNDS" "$NET" "${VMMS[*]}"
 fi
 rc=$?
 echo "bench: virtio: session status $rc after $((SECONDS - t0)) s" >&2

@@ -70,7 +70,7 @@ static const char cli_run_usage_text[] =
 	"  --param KEY=VALUE        parameter for the payload, passed in the\n"
 	"                           device tree; repeatable\n"
 	"  --dump-dtb FILE          write the VM's device tree to FILE\n"
-	"  --disk PATH[,ro][,serial=S][,cache=none|writeback]\n"
+	"  --disk PATH[,ro][,serial=S][,cache=none|writeback][,queues=N][,coalesce_us=N]\n"
 	"                           virtio-blk disk (raw image); repeatable,\n"
 	"                           added after the spec's disks\n"
 	"  --rng, --no-rng          virtio-rng device on or off (default off)\n"

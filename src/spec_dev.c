@@ -18,7 +18,7 @@
 
 #define DISK_LABEL_LEN 288
 
-static const char disk_keys[] = "path, read_only, serial, cache";
+static const char disk_keys[] = "path, read_only, serial, cache, queues, coalesce_us";
 
 
 static int dev_fail_nomem(char *err, size_t errlen, const char *label)
@@ -78,6 +78,29 @@ static int disk_cache_set(struct spec_disk *d, const char *s, const char *label,
 	return 0;
 }
 
+/* queues (1..8) and coalesce_us (0..10000): plain decimal integers. */
+static int disk_uint_set(unsigned *out, long long v, bool ok, long long lo, long long hi,
+			 const char *shown, const char *label, char *err, size_t errlen)
+{
+	if (!ok || v < lo || v > hi)
+		return spec_fail(err, errlen, label, "expected an integer from %lld to %lld, got %.40s",
+				lo, hi, shown);
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int disk_uint_text(unsigned *out, const char *s, long long lo, long long hi,
+			  const char *label, char *err, size_t errlen)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	return disk_uint_set(out, v, *s >= '0' && *s <= '9' && !*end && !errno, lo, hi, s,
+			     label, err, errlen);
+}
+
 static int disk_path_set(struct spec_disk *d, const char *s, const char *base_dir,
 			 const char *label, char *err, size_t errlen)
 {
@@ -115,17 +138,23 @@ static int disk_option_set(struct spec_disk *d, const char *opt, const char *lab
 		return disk_serial_set(d, opt + 7, label, err, errlen);
 	else if (!strncmp(opt, "cache=", 6))
 		return disk_cache_set(d, opt + 6, label, err, errlen);
+	else if (!strncmp(opt, "queues=", 7))
+		return disk_uint_text(&d->queues, opt + 7, 1, SPEC_DISK_QUEUES_MAX, label, err, errlen);
+	else if (!strncmp(opt, "coalesce_us=", 12))
+		return disk_uint_text(&d->coalesce_us, opt + 12, 0, SPEC_DISK_COALESCE_MAX_US,
+				      label, err, errlen);
 	else
 		return spec_fail(err, errlen, label,
-				"unknown option \"%.40s\" (expected ro, serial=S or cache=none|writeback)",
-				opt);
+				"unknown option \"%.40s\" (expected ro, serial=S, cache=none|writeback, "
+				"queues=N or coalesce_us=N)", opt);
 	return 0;
 }
 
 int spec_disk_add_text(struct vm_spec *vm, const char *text, const char *base_dir,
 		       const char *label, char *err, size_t errlen)
 {
-	struct spec_disk d = { .cache = DISK_CACHE_WRITEBACK };
+	struct spec_disk d = { .cache = DISK_CACHE_WRITEBACK,
+				.coalesce_us = SPEC_DISK_COALESCE_DEFAULT_US };
 	char *copy = strdup(text), *save = NULL, *tok;
 	int ret;
 
@@ -160,6 +189,19 @@ static int disk_json_member(struct spec_disk *d, const cJSON *obj, const cJSON *
 		d->read_only = cJSON_IsTrue(v);
 		return 0;
 	}
+	if (!strcmp(v->string, "queues") || !strcmp(v->string, "coalesce_us")) {
+		bool q = v->string[0] == 'q';
+		bool num = cJSON_IsNumber(v) && v->valuedouble == (double)(long long)v->valuedouble;
+		char shown[48];
+
+		if (!cJSON_IsNumber(v))
+			return spec_json_fail_expected("an integer", v, label, err, errlen);
+		snprintf(shown, sizeof(shown), "%g", v->valuedouble);
+		return disk_uint_set(q ? &d->queues : &d->coalesce_us,
+				     num ? (long long)v->valuedouble : -1, num, q ? 1 : 0,
+				     q ? SPEC_DISK_QUEUES_MAX : SPEC_DISK_COALESCE_MAX_US, shown,
+				     label, err, errlen);
+	}
 	if (strcmp(v->string, "path") && strcmp(v->string, "serial") && strcmp(v->string, "cache"))
 		return spec_fail(err, errlen, label, "unknown key (expected one of: %s)", disk_keys);
 	if (!cJSON_IsString(v))
@@ -176,7 +218,8 @@ static int disk_json_member(struct spec_disk *d, const cJSON *obj, const cJSON *
 static int disk_json_parse(struct vm_spec *vm, const cJSON *obj, const char *base_dir,
 			   const char *prefix, char *err, size_t errlen)
 {
-	struct spec_disk d = { .cache = DISK_CACHE_WRITEBACK };
+	struct spec_disk d = { .cache = DISK_CACHE_WRITEBACK,
+				.coalesce_us = SPEC_DISK_COALESCE_DEFAULT_US };
 	char label[DISK_LABEL_LEN];
 	const cJSON *v;
 	int ret = 0;

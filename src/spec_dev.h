@@ -9,7 +9,7 @@
 
 struct cJSON;
 
-/* "PATH[,ro][,serial=S][,cache=none|writeback]": append one disk. */
+/* "PATH[,ro][,serial=S][,cache=none|writeback][,queues=N][,coalesce_us=N]": append one disk. */
 int spec_disk_add_text(struct vm_spec *vm, const char *text, const char *base_dir,
 		       const char *label, char *err, size_t errlen)
 	__attribute__((warn_unused_result));

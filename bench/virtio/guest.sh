@@ -1,14 +1,19 @@
 #!/bin/sh
-# virtio-bench HOST_IP GUEST_IP SECS: runs inside the benchmark guest
+# virtio-bench HOST_IP GUEST_IP SECS [NET]: runs inside the benchmark guest
 # (installed as /bin/virtio-bench by bench/virtio/mkinitrd.sh).
-# fio on /dev/vda (4k random read QD32, 1 MiB sequential read QD8, direct
-# I/O, libaio), then iperf3 to HOST_IP (guest->host, then host->guest with
-# -R).  Around each run it takes the device's interrupt count (the
-# /proc/interrupts lines of its virtioN device, all CPUs) and its request
-# count (block: reads completed from /sys/block/vda/stat; net: packets
-# sent plus received on eth0), and prints one line per run:
+# fio on each disk present (/dev/vda, then /dev/vdb if there is one): 4k
+# random read QD32, 1 MiB sequential read QD8, 1 MiB sequential write QD8,
+# direct I/O, libaio; then, unless NET is 0, iperf3 to HOST_IP
+# (guest->host, then host->guest with -R).  Around each run it takes the
+# device's interrupt count (the /proc/interrupts lines of its virtioN
+# device, all CPUs) and its request count (block: reads plus writes
+# completed from /sys/block/vdX/stat; net: packets sent plus received on
+# eth0), and prints one line per run:
 #   BENCH-RESULT name=... value=... unit=... irqs=... reqs=...
-host=$1 me=$2 secs=$3
+# Each run is framed by "BENCH-MARK begin|end NAME" lines, with a pause
+# after each, so the host can read the VMM's KVM exit counters and CPU
+# time at both ends.
+host=$1 me=$2 secs=$3 net=${4:-1}
 
 # virtio_index DEVICE-SYSFS-DIR: N of its virtioN parent.
 virtio_index() { basename "$(readlink -f "$1/device")" | sed 's/^virtio//'; }
@@ -21,27 +26,46 @@ irqs() {
           if (hit) for (i = 2; i <= ncpu + 1; i++) s += $i }
         END { print s + 0 }' /proc/interrupts
 }
-blk_reqs() { awk '{print $1}' /sys/block/vda/stat; }
+blk_reqs() { awk '{print $1 + $5}' "/sys/block/$1/stat"; }
 net_reqs() { echo $(( $(cat /sys/class/net/eth0/statistics/rx_packets) + $(cat /sys/class/net/eth0/statistics/tx_packets) )); }
+pause() { sleep 0.5 2>/dev/null || sleep 1; }
+mark() { echo "BENCH-MARK $1 $2"; pause; }
 
-vblk=$(virtio_index /sys/block/vda)
-vnet=$(virtio_index /sys/class/net/eth0)
-echo "BENCH-DEVICES vda=virtio$vblk eth0=virtio$vnet"
+devs=""
+for d in vda vdb; do
+    [ -e "/sys/block/$d" ] && devs="$devs $d=virtio$(virtio_index /sys/block/$d)"
+done
+[ "$net" = 0 ] || vnet=$(virtio_index /sys/class/net/eth0)
+echo "BENCH-DEVICES$devs${vnet:+ eth0=virtio$vnet}"
+for d in vda vdb; do
+    [ -d "/sys/block/$d/mq" ] && echo "BENCH-QUEUES $d=$(ls "/sys/block/$d/mq" | wc -l)"
+done
 grep virtio /proc/interrupts
 
-# fio's terse output: field 7 is the read bandwidth in KiB/s, field 8 the read IOPS.
+# fio's terse output (v3): fields 7/8 are the read bandwidth (KiB/s) and
+# IOPS, 48/49 the write ones.
 fio_run() {
-    name=$1; shift
-    i0=$(irqs "$vblk") r0=$(blk_reqs)
-    line=$(fio --name="$name" --filename=/dev/vda --direct=1 --ioengine=libaio --thread \
+    dev=$1 name=$2; shift 2
+    v=$(virtio_index "/sys/block/$dev")
+    mark begin "$name"
+    i0=$(irqs "$v") r0=$(blk_reqs "$dev")
+    line=$(fio --name="$name" --filename="/dev/$dev" --direct=1 --ioengine=libaio --thread \
         --time_based --runtime="$secs" --minimal "$@" 2>/tmp/fio.err)
-    i1=$(irqs "$vblk") r1=$(blk_reqs)
+    i1=$(irqs "$v") r1=$(blk_reqs "$dev")
+    mark end "$name"
     echo "$line" | awk -F';' -v n="$name" -v i=$((i1 - i0)) -v r=$((r1 - r0)) '
-        NF > 8 { printf "BENCH-RESULT name=%s iops=%s mbps=%.1f irqs=%d reqs=%d\n", n, $8, $7 * 1024 / 1e6, i, r }'
+        NF > 50 { bw = $7 + $48; iops = $8 + $49
+                  printf "BENCH-RESULT name=%s iops=%s mbps=%.1f irqs=%d reqs=%d\n", n, iops, bw * 1024 / 1e6, i, r }'
     [ -n "$line" ] || { echo "BENCH-ERROR $name"; cat /tmp/fio.err; }
 }
-fio_run randread --rw=randread --bs=4k --iodepth=32
-fio_run seqread --rw=read --bs=1M --iodepth=8
+for d in vda vdb; do
+    [ -e "/sys/block/$d" ] || continue
+    sfx=; [ "$d" = vda ] || sfx=-$d
+    fio_run "$d" "randread$sfx" --rw=randread --bs=4k --iodepth=32
+    fio_run "$d" "seqread$sfx" --rw=read --bs=1M --iodepth=8
+    fio_run "$d" "seqwrite$sfx" --rw=write --bs=1M --iodepth=8
+done
+[ "$net" = 0 ] && { grep virtio /proc/interrupts; exit 0; }
 
 ip link set lo up
 ip link set eth0 up && ip addr add "$me/24" dev eth0
@@ -50,9 +74,11 @@ ping -c 2 -W 5 "$host" >/dev/null 2>&1 || sleep 2
 # iperf3's summary: the "receiver" line's rate, in Mbit/s.
 iperf_run() {
     name=$1; shift
+    mark begin "$name"
     i0=$(irqs "$vnet") r0=$(net_reqs)
     iperf3 -c "$host" -t "$secs" -f m "$@" >/tmp/iperf.out 2>&1
     i1=$(irqs "$vnet") r1=$(net_reqs)
+    mark end "$name"
     awk -v n="$name" -v i=$((i1 - i0)) -v r=$((r1 - r0)) '
         / receiver$/ { for (k = 1; k <= NF; k++) if ($k == "Mbits/sec") v = $(k - 1) }
         END { if (v != "") printf "BENCH-RESULT name=%s mbitps=%s irqs=%d reqs=%d\n", n, v, i, r

@@ -73,24 +73,72 @@ def per_req(vmm, test):
     return per_round(vmm, per_req1, test)
 
 
+def marks(path):
+    """MARK lines of watch.sh: {name: {"begin": {...}, "end": {...}}}."""
+    m = {}
+    for line in read(path).splitlines():
+        p = line.split()
+        if len(p) < 3 or p[0] != "MARK":
+            continue
+        m.setdefault(p[2], {})[p[1]] = {k: float(v) for k, v in (x.split("=", 1) for x in p[3:] if "=" in x)}
+    return m
+
+
+marks_by_round = {v: {r: marks("%s.%d.exits" % (v, r)) for r in rounds} for v in VMMS}
+
+
+def delta(vmm, r, test, key):
+    m = marks_by_round[vmm][r].get(test, {})
+    b, e = m.get("begin", {}).get(key), m.get("end", {}).get(key)
+    return e - b if b is not None and e is not None else None
+
+
+def per_req_of(vmm, test, key, scale=1.0):
+    out = {}
+    for r in rounds:
+        d, res1 = delta(vmm, r, test, key), res_by_round[vmm][r].get(test)
+        out[r] = d * scale / res1["reqs"] if d is not None and res1 and res1.get("reqs") else None
+    return out
+
+
+TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
+DISKS = [("", "vda: image file on tmpfs, cache=writeback"),
+         ("-vdb", "vdb: loop device, cache=none (QEMU aio=io_uring)")]
 # (label, getter, higher is better, goal factor or None, goal text)
-ROWS = [
-    ("4k random read QD32, IOPS", lambda v: get(v, "randread", "iops"), True, 1.3,
-     "4k QD32 IOPS ≥ 1.3× QEMU"),
-    ("1 MiB sequential read QD8, MB/s", lambda v: get(v, "seqread", "mbps"), True, 1.0,
-     "sequential read ≥ 1.0× QEMU"),
+ROWS = []
+for sfx, what in DISKS:
+    short = "vdb, cache=none" if sfx else "vda, writeback"
+    ROWS += [
+        ("**%s**" % what, None, True, None, None),
+        ("4k random read QD32, IOPS", lambda v, s=sfx: get(v, "randread" + s, "iops"), True, 1.3,
+         "4k QD32 IOPS ≥ 1.3× QEMU (%s)" % short),
+        ("1 MiB sequential read QD8, MB/s", lambda v, s=sfx: get(v, "seqread" + s, "mbps"), True, 1.0,
+         "sequential read ≥ 1.0× QEMU (%s)" % short),
+        ("1 MiB sequential write QD8, MB/s", lambda v, s=sfx: get(v, "seqwrite" + s, "mbps"), True, 1.0,
+         "sequential write ≥ 1.0× QEMU (%s)" % short),
+        ("interrupts per request, 4k random", lambda v, s=sfx: per_req(v, "randread" + s), False, 0.5,
+         "blk interrupts/request (4k random, %s) ≤ 0.5× QEMU" % short),
+        ("interrupts per request, 1 MiB read", lambda v, s=sfx: per_req(v, "seqread" + s), False, 0.5,
+         "blk interrupts/request (1 MiB read, %s) ≤ 0.5× QEMU" % short),
+        ("interrupts per request, 1 MiB write", lambda v, s=sfx: per_req(v, "seqwrite" + s), False, None, None),
+        ("KVM exits per request, 4k random", lambda v, s=sfx: per_req_of(v, "randread" + s, "exits"), False, None, None),
+        ("KVM exits per request, 1 MiB read", lambda v, s=sfx: per_req_of(v, "seqread" + s, "exits"), False, None, None),
+        ("KVM exits per request, 1 MiB write", lambda v, s=sfx: per_req_of(v, "seqwrite" + s, "exits"), False, None, None),
+        ("VMM CPU µs per request (host, outside the guest), 4k random",
+         lambda v, s=sfx: per_req_of(v, "randread" + s, "vmm_ticks", TICK_US), False, None, None),
+    ]
+ROWS += [
+    ("**network**", None, True, None, None),
     ("iperf3 guest→host, Mbit/s", lambda v: get(v, "guest-to-host", "mbitps"), True, 1.3,
      "iperf3 guest→host ≥ 1.3× QEMU"),
     ("iperf3 host→guest, Mbit/s", lambda v: get(v, "host-to-guest", "mbitps"), True, 1.3,
      "iperf3 host→guest ≥ 1.3× QEMU"),
-    ("blk interrupts per request, 4k random", lambda v: per_req(v, "randread"), False, 0.5,
-     "blk interrupts/request (4k random) ≤ 0.5× QEMU"),
-    ("blk interrupts per request, 1 MiB seq", lambda v: per_req(v, "seqread"), False, 0.5,
-     "blk interrupts/request (1 MiB seq) ≤ 0.5× QEMU"),
     ("net interrupts per packet, guest→host", lambda v: per_req(v, "guest-to-host"), False, 0.5,
      "net interrupts/packet (guest→host) ≤ 0.5× QEMU"),
     ("net interrupts per packet, host→guest", lambda v: per_req(v, "host-to-guest"), False, 0.5,
      "net interrupts/packet (host→guest) ≤ 0.5× QEMU"),
+    ("KVM exits per packet, guest→host", lambda v: per_req_of(v, "guest-to-host", "exits"), False, None, None),
+    ("KVM exits per packet, host→guest", lambda v: per_req_of(v, "host-to-guest", "exits"), False, None, None),
 ]
 
 
@@ -107,13 +155,24 @@ def fmt(x):
 table = ["| measure (median, rounds: %d) | kvmm | QEMU | kvmm / QEMU | per-round kvmm / QEMU |" % len(rounds),
          "|---|---:|---:|---:|---|"]
 goals = []
+header = None
 for label, getter, higher, target, goal in ROWS:
+    if getter is None:
+        header = "| %s | | | | |" % label
+        continue
     kr, qr = getter("kvmm"), getter("qemu")
+    if median(kr) is None and median(qr) is None:
+        continue
+    if header:
+        table.append(header)
+        header = None
     k, q = median(kr), median(qr)
     ratio = k / q if k is not None and q else None
     rr = ", ".join("%.2f" % (kr[r] / qr[r]) if kr[r] is not None and qr[r] else "—" for r in rounds)
     table.append("| %s | %s | %s | %s | %s |" % (label, fmt(k), fmt(q),
                                                 "—" if ratio is None else "%.2f×" % ratio, rr))
+    if target is None:
+        continue
     if ratio is None:
         verdict = "not measured"
     elif higher:
@@ -128,9 +187,10 @@ for label, getter, higher, target, goal in ROWS:
 
 # kvmm's own counters (whole run: boot, fio and iperf3).
 counters = {}
-for m in re.finditer(r"^kvmm: \S+: virtio-(?:blk|net) ((?:vda|net0)\.\w+) (\d+)$", logs["kvmm"], re.M):
+for m in re.finditer(r"^kvmm: \S+: virtio-(?:blk|net) ((?:vda|vdb|net0)\.\w+) (\d+)$", logs["kvmm"], re.M):
     counters[m.group(1)] = int(m.group(2))
-blk_keys = ["requests", "submits", "max_submit_batch", "completions", "completion_batches", "kicks", "interrupts"]
+blk_keys = ["requests", "inline_requests", "submits", "max_submit_batch", "completions", "completion_batches",
+            "held_publishes", "kicks", "interrupts"]
 net_keys = ["rx_packets", "tx_packets", "rx_batches", "rx_max_batch", "tx_batches", "tx_max_batch",
             "kicks", "rx_interrupts", "tx_interrupts", "interrupts", "rx_no_buffers", "rx_drops", "tx_drops"]
 
@@ -159,7 +219,8 @@ def devices(log):
 env = read("env.txt").strip()
 notes = [l for l in read("notes.txt").splitlines() if l.strip()]
 argv = {v: read(v + ".argv").strip() for v in VMMS}
-missing = ["%s round %d" % (v, r) for v in VMMS for r in rounds if len(res_by_round[v][r]) < 4]
+want = 8 if any("guest-to-host" in res_by_round[v][r] for v in VMMS for r in rounds) else 6
+missing = ["%s round %d" % (v, r) for v in VMMS for r in rounds if len(res_by_round[v][r]) < want]
 if not rounds:
     missing = ["every run"]
 
@@ -171,22 +232,41 @@ rounds in the same session; each measure is the median over the rounds,
 and the ratio of the medians is what the goals compare. The Debian cloud
 kernel `%s` with `build/bench/initramfs-bench.cpio` (the test guest's
 initramfs plus fio and iperf3 and their shared libraries from this host,
-made by `bench/virtio/mkinitrd.sh`), 1024 MiB, 2 vCPUs. One disk: a 512 MiB raw
-image written with zeros on the host's tmpfs `/tmp`. tmpfs refuses O_DIRECT,
-so both VMMs use the host page cache (`cache=writeback`): the figures measure
-the virtio and VMM path, not a storage device. One NIC: a TAP (`vnet_hdr`)
-in a bridge that carries the host's address 10.79.0.1, where `iperf3 -s`
-listens. In the guest, `bench/virtio/guest.sh` runs, %s s each:
+made by `bench/virtio/mkinitrd.sh`), 1024 MiB, 2 vCPUs. Two disks, each
+backed by a 512 MiB file written with zeros on the host's tmpfs `/tmp`:
 
-- fio on `/dev/vda`, `--direct=1 --ioengine=libaio --thread`: 4k random read
-  at iodepth 32, then 1 MiB sequential read at iodepth 8;
+- `vda`: the image file itself. tmpfs refuses O_DIRECT, so both VMMs use the
+  host page cache (`cache=writeback`): this measures the virtio and VMM path,
+  not a storage device.
+- `vdb`: a loop device (`losetup`) over the other file, which takes O_DIRECT:
+  both VMMs open it with `cache=none`, QEMU with `aio=io_uring` (the
+  configuration QEMU is usually compared in).
+
+Both VMMs with their defaults otherwise: QEMU's virtio-blk-pci has one
+request queue per vCPU (`num-queues`), so has kvmm now (`queues`). One NIC:
+a TAP (`vnet_hdr`) in a bridge that carries the host's address 10.79.0.1,
+where `iperf3 -s` listens. In the guest, `bench/virtio/guest.sh` runs, %s s
+each:
+
+- fio on `/dev/vda`, then `/dev/vdb`, `--direct=1 --ioengine=libaio
+  --thread`: 4k random read at iodepth 32, 1 MiB sequential read at iodepth
+  8, 1 MiB sequential write at iodepth 8;
 - iperf3 (one TCP stream) guest→host, then host→guest (`-R`); the rate is
   iperf3's receiver figure;
 - around each run, the device's interrupts (the sum over CPUs of its
   `virtioN-*` lines in `/proc/interrupts`: MSI-X vectors under both VMMs) and
-  its requests (block: reads completed in `/sys/block/vda/stat`; net:
-  packets received plus sent on eth0, as the guest counts them, so a TSO
-  segment is one packet). Interrupts per request is their quotient.
+  its requests (block: reads plus writes completed in `/sys/block/vdX/stat`;
+  net: packets received plus sent on eth0, as the guest counts them, so a
+  TSO segment is one packet). Interrupts per request is their quotient.
+- the guest prints a mark before and after each run and pauses; at each
+  mark the host reads the VM's KVM exit counters (debugfs
+  `/sys/kernel/debug/kvm/PID-FD/exits`, all exits including those KVM
+  handles itself, such as ioeventfd notifications and EOIs) and the VMM
+  process's CPU time outside the guest (utime + stime − guest time of all
+  its threads, io_uring workers included) (`bench/virtio/watch.sh`).
+  Exits and VMM CPU per request divide their growth by the requests.
+- fio on the host, on the same image file (buffered: tmpfs) and on the
+  loop device (`--direct=1`), same jobs: the ceiling.
 
 Command lines (`$WORK` is a tmpfs directory, `kvmm.cmd=…` the guest script):
 
@@ -204,6 +284,17 @@ ratios show how far.
 """ % (where, "\n".join("    " + l for l in env.splitlines())))
 sec.append("**Results** (%s):\n" % __import__("datetime").date.today().isoformat())
 sec.append("\n".join(table) + "\n")
+host = results(read("host.log"))
+if host:
+    sec.append("""Ceiling: fio on the host (inside the same test host), same jobs, %s s each:
+
+| fio on the host | 4k random read QD32, IOPS | 1 MiB read QD8, MB/s | 1 MiB write QD8, MB/s |
+|---|---:|---:|---:|
+| image file (tmpfs, buffered) | %s | %s | %s |
+| loop device, `--direct=1` | %s | %s | %s |
+""" % (secs, fmt(get1(host, "randread", "iops")), fmt(get1(host, "seqread", "mbps")),
+       fmt(get1(host, "seqwrite", "mbps")), fmt(get1(host, "randread-vdb", "iops")),
+       fmt(get1(host, "seqread-vdb", "mbps")), fmt(get1(host, "seqwrite-vdb", "mbps"))))
 if missing:
     sec.append("Missing results for: %s (see `build/bench/virtio/*.log`).\n" % ", ".join(missing))
 sec.append("""Goals (kvmm / QEMU):
@@ -215,8 +306,8 @@ sec.append("""Goals (kvmm / QEMU):
 sec.append("""kvmm's own device counters (`KVMM_LOG=info`, last round, whole run including boot):
 
 - vda: %s; interrupts per request %s, requests per submit %s
-- net0: %s; interrupts per packet %s
-
+- vdb: %s; interrupts per request %s
+%s
 Guest devices: kvmm %s; QEMU %s. Their interrupt lines at the end of the last round:
 
 ```
@@ -225,14 +316,13 @@ kvmm:
 QEMU:
 %s
 ```
-
-QEMU's virtio-blk-pci gives the guest one request queue per vCPU by default
-(`virtio0-req.0`, `req.1`), kvmm's one; fio here is a single job.
 """ % (counter_line("vda", blk_keys) or "—", ratio_of("vda", "interrupts", "requests"),
        ratio_of("vda", "requests", "submits"),
-       counter_line("net0", net_keys) or "—",
-       "%.3f" % (counters["net0.interrupts"] / (counters["net0.rx_packets"] + counters["net0.tx_packets"]))
-       if counters.get("net0.rx_packets", 0) + counters.get("net0.tx_packets", 0) and "net0.interrupts" in counters else "—",
+       counter_line("vdb", blk_keys) or "—", ratio_of("vdb", "interrupts", "requests"),
+       "- net0: %s; interrupts per packet %.3f\n" % (
+           counter_line("net0", net_keys),
+           counters["net0.interrupts"] / (counters["net0.rx_packets"] + counters["net0.tx_packets"]))
+       if counters.get("net0.rx_packets", 0) + counters.get("net0.tx_packets", 0) and "net0.interrupts" in counters else "",
        devices(logs["kvmm"]), devices(logs["qemu"]),
        "\n".join(irq_lines(logs["kvmm"])) or "(none)", "\n".join(irq_lines(logs["qemu"])) or "(none)"))
 if notes:

@@ -7,9 +7,11 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #define EVLOOP_MAX_WATCHES 64
+#define EVLOOP_MAX_DEADLINES 64
 
 struct watch {
     int fd;
@@ -26,6 +28,12 @@ struct evloop {
     pthread_cond_t cond;
     bool pause, parked;
     struct watch watches[EVLOOP_MAX_WATCHES];
+    struct deadline {
+        evloop_cb cb;
+        void *opaque;
+        uint64_t at;        /* monotonic ns; 0 = not armed */
+    } deadlines[EVLOOP_MAX_DEADLINES];
+    unsigned ndeadlines;
 };
 
 int evloop_create(struct evloop **out)
@@ -151,6 +159,59 @@ out_close:
     return ret;
 }
 
+uint64_t evloop_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int evloop_deadline_add(struct evloop *loop, evloop_cb cb, void *opaque)
+{
+    if (loop->ndeadlines == EVLOOP_MAX_DEADLINES)
+        return -ENOSPC;
+    loop->deadlines[loop->ndeadlines] = (struct deadline){ cb, opaque, 0 };
+    return (int)loop->ndeadlines++;
+}
+
+void evloop_deadline_arm(struct evloop *loop, int id, uint64_t delay_ns)
+{
+    struct deadline *d = &loop->deadlines[id];
+    uint64_t at = evloop_now_ns() + delay_ns;
+
+    if (!d->at || at < d->at)
+        d->at = at;
+}
+
+void evloop_deadline_cancel(struct evloop *loop, int id)
+{
+    loop->deadlines[id].at = 0;
+}
+
+/* Run the expired deadlines; returns the earliest one still armed (0: none). */
+static uint64_t evloop_deadlines_run(struct evloop *loop)
+{
+    uint64_t now = 0, next = 0;
+
+    for (unsigned i = 0; i < loop->ndeadlines; i++) {
+        struct deadline *d = &loop->deadlines[i];
+
+        if (!d->at)
+            continue;
+        if (!now)
+            now = evloop_now_ns();
+        if (d->at <= now) {
+            d->at = 0;
+            d->cb(d->opaque, 0);
+        }
+    }
+    for (unsigned i = 0; i < loop->ndeadlines; i++)
+        if (loop->deadlines[i].at && (!next || loop->deadlines[i].at < next))
+            next = loop->deadlines[i].at;
+    return next;
+}
+
 static void evloop_wake(struct evloop *loop)
 {
     uint64_t one = 1;
@@ -181,7 +242,18 @@ void evloop_run(struct evloop *loop)
     struct epoll_event evs[16];
 
     while (!atomic_load(&loop->stop)) {
-        int n = epoll_wait(loop->epfd, evs, 16, -1);
+        uint64_t next = evloop_deadlines_run(loop), now;
+        struct timespec ts = { 0, 0 };
+        int n;
+
+        if (next) {
+            now = evloop_now_ns();
+            if (next > now) {
+                ts.tv_sec = (time_t)((next - now) / 1000000000ULL);
+                ts.tv_nsec = (long)((next - now) % 1000000000ULL);
+            }
+        }
+        n = epoll_pwait2(loop->epfd, evs, 16, next ? &ts : NULL, NULL);
 
         if (n < 0 && errno != EINTR)
             break;

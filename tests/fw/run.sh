@@ -210,7 +210,8 @@ with open(sys.argv[1], "wb") as f:
         KVMM_LOG=info KVMM_NO_IO_URING=1 run "$name" virtio_blk_batch 64 --disk "$img" \
             --param "requests=$n"
     else
-        KVMM_LOG=info run "$name" virtio_blk_batch 64 --disk "$img" --param "requests=$n"
+        KVMM_LOG=info run "$name" virtio_blk_batch 64 --disk "$img" \
+            --param "requests=$n"
     fi
     expect_exit "$name" 0 || return
     expect_stderr "$name" "testdev: OK" || return

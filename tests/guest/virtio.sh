@@ -140,12 +140,48 @@ echo BATCH_DONE=1'
     sub=$(counter "$log" vda.submits)
     irq=$(counter "$log" vda.interrupts)
     echo "virtio batching: requests=$req submits=$sub interrupts=$irq" \
-         "completions=$(counter "$log" vda.completions) max_submit_batch=$(counter "$log" vda.max_submit_batch)" >&2
+         "completions=$(counter "$log" vda.completions) max_submit_batch=$(counter "$log" vda.max_submit_batch)" \
+         "held_publishes=$(counter "$log" vda.held_publishes)" >&2
     if [ "$rc" = 0 ] && [ -n "$req" ] && [ -n "$sub" ] && [ -n "$irq" ] &&
        [ "$req" -gt "$sub" ] && [ "$irq" -lt "$req" ]; then
         pass blk-batches-requests-and-interrupts
     else
         fail blk-batches-requests-and-interrupts "status $rc, requests '$req', submits '$sub', interrupts '$irq'"
+    fi
+}
+
+# One request queue per vCPU by default, each with its own interrupt; the
+# queues option sets the count.  Reads pinned to each CPU go through that
+# CPU's queue and return the image's bytes.
+test_multiqueue() {
+    local log=$OUT/mq.log rc=0 want0 want1 script q0 q1
+    image_random "$OUT/mq.img" 8
+    image_zero "$OUT/mq1.img" 1
+    want0=$(head -c 4M "$OUT/mq.img" | md5sum | cut -d' ' -f1)
+    want1=$(tail -c 4M "$OUT/mq.img" | md5sum | cut -d' ' -f1)
+    script='echo "MQ_VDA=$(ls /sys/block/vda/mq | wc -l)"
+echo "MQ_VDB=$(ls /sys/block/vdb/mq | wc -l)"
+v=$(basename "$(readlink -f /sys/block/vda/device)")
+for c in 0 1; do
+    taskset -c $c dd if=/dev/vda bs=64k count=64 skip=$((c * 64)) iflag=direct 2>/dev/null | md5sum >/tmp/md5.$c &
+done
+wait
+echo "MQ_MD5_0=$(cut -d" " -f1 /tmp/md5.0)"
+echo "MQ_MD5_1=$(cut -d" " -f1 /tmp/md5.1)"
+echo "MQ_IRQ_0=$(awk -v q="$v-req.0" "\$NF == q {print \$2 + \$3}" /proc/interrupts)"
+echo "MQ_IRQ_1=$(awk -v q="$v-req.1" "\$NF == q {print \$2 + \$3}" /proc/interrupts)"'
+    boot "$log" "$script" --disk "$OUT/mq.img" --disk "$OUT/mq1.img,queues=1" || rc=$?
+    q0=$(marker_value "$log" MQ_IRQ_0) q1=$(marker_value "$log" MQ_IRQ_1)
+    if [ "$rc" = 0 ] && [ "$(marker_value "$log" MQ_VDA)" = 2 ] && [ "$(marker_value "$log" MQ_VDB)" = 1 ]; then
+        pass blk-one-queue-per-vcpu
+    else
+        fail blk-one-queue-per-vcpu "status $rc, vda queues '$(marker_value "$log" MQ_VDA)' (want 2), vdb '$(marker_value "$log" MQ_VDB)' (want 1)"
+    fi
+    if [ "$(marker_value "$log" MQ_MD5_0)" = "$want0" ] && [ "$(marker_value "$log" MQ_MD5_1)" = "$want1" ] &&
+       [ "${q0:-0}" -gt 0 ] && [ "${q1:-0}" -gt 0 ]; then
+        pass blk-io-on-every-queue
+    else
+        fail blk-io-on-every-queue "md5 '$(marker_value "$log" MQ_MD5_0)' '$(marker_value "$log" MQ_MD5_1)' want '$want0' '$want1', interrupts req.0 '$q0' req.1 '$q1'"
     fi
 }
 
@@ -173,6 +209,6 @@ blkdiscard -o 1048576 -l 1048576 /dev/vda; echo "DISCARD_RC=$?"'
     fi
 }
 
-for t in ${KVMM_VIRTIO_TESTS:-basic read_only kill_after_sync batching sync_fallback}; do
+for t in ${KVMM_VIRTIO_TESTS:-basic read_only kill_after_sync batching multiqueue sync_fallback}; do
     "test_$t"
 done

@@ -665,8 +665,13 @@ static void test_disks_and_rng(void **state)
 	(void)state;
 	json_fmt("{\"kernel\": \"%s\", \"rng\": true, \"disks\": ["
 		 "{\"path\": \"%s\", \"read_only\": true, \"serial\": \"abc\", "
-		 "\"cache\": \"none\"}, {\"path\": \"sub/initrd.img\"}]}", kernel, kernel);
+		 "\"cache\": \"none\", \"queues\": 3, \"coalesce_us\": 0}, "
+		 "{\"path\": \"sub/initrd.img\"}]}", kernel, kernel);
 	load_ok();
+	assert_int_equal(spec.vms[0].disks[0].queues, 3);
+	assert_int_equal(spec.vms[0].disks[0].coalesce_us, 0);
+	assert_int_equal(spec.vms[0].disks[1].queues, 0);     /* one per vCPU */
+	assert_int_equal(spec.vms[0].disks[1].coalesce_us, SPEC_DISK_COALESCE_DEFAULT_US);
 	assert_true(spec.vms[0].rng);
 	assert_int_equal(spec.vms[0].ndisks, 2);
 	assert_string_equal(spec.vms[0].disks[0].path, kernel);
@@ -694,7 +699,16 @@ static void test_bad_disks(void **state)
 	vm_json("\"disks\": [{\"read_only\": true}]");
 	load_fails("disks[0].path: missing required key");
 	vm_json("\"disks\": [{\"path\": \"x\", \"size\": 1}]");
-	load_fails("disks[0].size: unknown key (expected one of: path, read_only, serial, cache)");
+	load_fails("disks[0].size: unknown key (expected one of: path, read_only, serial, cache, "
+		   "queues, coalesce_us)");
+	vm_json("\"disks\": [{\"path\": \"x\", \"queues\": 9}]");
+	load_fails("disks[0].queues: expected an integer from 1 to 8, got 9");
+	vm_json("\"disks\": [{\"path\": \"x\", \"queues\": 1.5}]");
+	load_fails("disks[0].queues: expected an integer from 1 to 8, got 1.5");
+	vm_json("\"disks\": [{\"path\": \"x\", \"coalesce_us\": \"5\"}]");
+	load_fails("disks[0].coalesce_us: expected an integer, got \"5\"");
+	vm_json("\"disks\": [{\"path\": \"x\", \"coalesce_us\": 10001}]");
+	load_fails("disks[0].coalesce_us: expected an integer from 0 to 10000, got 10001");
 	vm_json("\"disks\": [{\"path\": \"x\", \"read_only\": 1}]");
 	load_fails("disks[0].read_only: expected true or false, got 1");
 	vm_json("\"disks\": [{\"path\": \"x\", \"serial\": \"123456789012345678901\"}]");
@@ -720,6 +734,16 @@ static void test_disk_flag_text(void **state)
 	assert_true(vm.disks[0].read_only);
 	assert_string_equal(vm.disks[0].serial, "s1");
 	assert_int_equal(vm.disks[0].cache, DISK_CACHE_NONE);
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_DISKS, "/c.img,queues=2,coalesce_us=250",
+					   NULL, "--disk", err, sizeof(err)), 0);
+	assert_int_equal(vm.disks[1].queues, 2);
+	assert_int_equal(vm.disks[1].coalesce_us, 250);
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_DISKS, "/b.img,queues=0", NULL, "--disk",
+					   err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "--disk: expected an integer from 1 to 8, got 0");
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_DISKS, "/b.img,coalesce_us=1x", NULL,
+					   "--disk", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "--disk: expected an integer from 0 to 10000, got 1x");
 	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_DISKS, "/b.img,cache=x", NULL, "--disk",
 					   err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "--disk: expected \"none\" or \"writeback\", got \"x\"");
@@ -728,7 +752,7 @@ static void test_disk_flag_text(void **state)
 	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_RNG, "true", NULL, "--rng", err,
 					   sizeof(err)), 0);
 	assert_true(vm.rng);
-	assert_int_equal(vm.ndisks, 1);
+	assert_int_equal(vm.ndisks, 2);
 	vm_spec_free(&vm);
 }
 

@@ -94,6 +94,11 @@ bool virtq_kick_enable(struct virtq *vq);
 /* Tell the driver not to kick while the device works through the ring
  * (VIRTQ_USED_F_NO_NOTIFY; implicit with event index). */
 void virtq_kick_disable(struct virtq *vq);
+/* Chains pushed and not yet published. */
+static inline unsigned virtq_unpublished(const struct virtq *vq)
+{
+    return (uint16_t)(vq->used_idx - vq->signalled);
+}
 /* Chains in the avail ring not yet popped (0 when not ready). */
 unsigned virtq_pending(const struct virtq *vq);
 
