@@ -13,7 +13,10 @@
  *   TAP fd is no longer watched until the driver kicks the RX queue.
  * Guest buffers are popped ahead into a small reserve, so that a readv can
  * cover the largest frame the TAP may hand over; unused ones stay there
- * for the next frame. */
+ * for the next frame.
+ * Interrupts are moderated (net_irq.h): used entries are visible at once,
+ * but the interrupt the driver asked for may wait a bounded time on a
+ * per-NIC timerfd, and is dropped if the driver took the entries meanwhile. */
 #include <errno.h>
 #include <linux/if_tun.h>
 #include <stddef.h>
@@ -59,6 +62,11 @@
 #endif
 #ifndef NET_RX_BUSY_NS
 #define NET_RX_BUSY_NS      1000000
+#endif
+/* After a TX batch, look at the ring again this much later instead of
+ * asking for the next kick (0: ask at once). */
+#ifndef NET_TX_POLL_NS
+#define NET_TX_POLL_NS      0
 #endif
 
 #define VIRTIO_NET_F_CSUM        0
@@ -129,6 +137,7 @@ struct net_nic {
     int timer_fd;               /* one-shot, for owed interrupts */
     bool timer_watched;
     uint64_t timer_at;          /* armed deadline, 0 = none */
+    uint64_t tx_poll_at;        /* look at the TX ring then, kicks off; 0 = none */
     bool warned_tx, warned_rx;
     struct net_stats st;
 };
@@ -170,7 +179,7 @@ static void net_raise(struct net_nic *n, unsigned q)
 static void net_timer_arm(struct net_nic *n)
 {
     struct itimerspec its = { { 0, 0 }, { 0, 0 } };
-    uint64_t at = 0;
+    uint64_t at = n->tx_poll_at;
 
     for (unsigned q = 0; q < 2; q++) {
         uint64_t d = net_irq_deadline(&n->irq[q]);
@@ -231,6 +240,8 @@ static void net_flush(struct net_nic *n, unsigned q, uint64_t now, bool force)
         STAT_ADD(n, rx_irq_saved, 1);
 }
 
+static void net_tx(struct net_nic *n);
+
 static void net_timer_event(void *opaque, uint32_t events)
 {
     struct net_nic *n = opaque;
@@ -241,6 +252,10 @@ static void net_timer_event(void *opaque, uint32_t events)
     virtio_dev_lock(n->vdev);
     n->timer_at = 0;
     if (n->active && !virtio_dev_broken(n->vdev)) {
+        if (n->tx_poll_at && now >= n->tx_poll_at) {
+            n->tx_poll_at = 0;
+            net_tx(n);
+        }
         for (unsigned q = 0; q < 2; q++)
             net_flush(n, q, now, false);
         net_timer_arm(n);
@@ -301,12 +316,18 @@ static void net_tx(struct net_nic *n)
             virtio_dev_fail(n->vdev, "%s: malformed TX descriptor chain (%d)", n->name, ret);
             break;
         }
+        if (batch && NET_TX_POLL_NS) {
+            n->tx_poll_at = now_ns() + NET_TX_POLL_NS;      /* kicks stay off */
+            break;
+        }
     } while (virtq_kick_enable(vq));
     if (batch) {
         STAT_ADD(n, tx_batches, 1);
         stat_max(&n->st.tx_max_batch, batch);
     }
     net_published(n, NET_TXQ, virtq_publish(vq), from);
+    if (n->tx_poll_at)
+        net_timer_arm(n);
 }
 
 /* ---- RX reserve -------------------------------------------------------------- */
@@ -576,6 +597,7 @@ static void net_reset(void *dev)
     struct net_nic *n = dev;
 
     n->active = false;
+    n->tx_poll_at = 0;
     net_rx_poll(n, false);
     net_irq_cancel(&n->irq[NET_RXQ]);
     net_irq_cancel(&n->irq[NET_TXQ]);
