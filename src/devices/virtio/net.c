@@ -174,9 +174,10 @@ static void net_raise(struct net_nic *n, unsigned q)
         STAT_ADD(n, rx_interrupts, 1);
 }
 
-/* Arm the timer for the earliest owed interrupt (a later one is re-armed
- * when the timer fires). */
-static void net_timer_arm(struct net_nic *n)
+/* Arm the timer for the earliest deadline (a later one is re-armed when
+ * the timer fires).  On failure owed interrupts are raised at once and the
+ * caller must not count on a TX poll. */
+static int net_timer_arm(struct net_nic *n)
 {
     struct itimerspec its = { { 0, 0 }, { 0, 0 } };
     uint64_t at = n->tx_poll_at;
@@ -188,20 +189,22 @@ static void net_timer_arm(struct net_nic *n)
             at = d;
     }
     if (!at || (n->timer_at && n->timer_at <= at))
-        return;
+        return 0;
     its.it_value.tv_sec = (time_t)(at / 1000000000ULL);
     its.it_value.tv_nsec = (long)(at % 1000000000ULL);
     if (timerfd_settime(n->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0) {
         n->timer_at = at;
-        return;
+        return 0;
     }
     /* Cannot wait: raise what is owed now rather than lose it. */
+    log_debug("%s: timerfd_settime: %s", n->name, strerror(errno));
     for (unsigned q = 0; q < 2; q++) {
         uint16_t since;
 
         if (net_irq_due(&n->irq[q], 0, true, &since))
             net_raise(n, q);
     }
+    return -EIO;
 }
 
 /* Entries were published on queue q from used index `from`. */
@@ -212,7 +215,7 @@ static void net_published(struct net_nic *n, unsigned q, bool wanted, uint16_t f
         net_raise(n, q);
         break;
     case NET_IRQ_LATER:
-        net_timer_arm(n);
+        net_timer_arm(n);   /* on failure it raised the interrupt itself */
         break;
     case NET_IRQ_NONE:
         break;
@@ -258,7 +261,10 @@ static void net_timer_event(void *opaque, uint32_t events)
         }
         for (unsigned q = 0; q < 2; q++)
             net_flush(n, q, now, false);
-        net_timer_arm(n);
+        if (net_timer_arm(n) && n->tx_poll_at) {
+            n->tx_poll_at = 0;      /* no timer: back to kicks */
+            net_tx(n);
+        }
     }
     virtio_dev_unlock(n->vdev);
 }
@@ -317,8 +323,10 @@ static void net_tx(struct net_nic *n)
             break;
         }
         if (batch && NET_TX_POLL_NS) {
-            n->tx_poll_at = now_ns() + NET_TX_POLL_NS;      /* kicks stay off */
-            break;
+            n->tx_poll_at = now_ns() + NET_TX_POLL_NS;
+            if (net_timer_arm(n) == 0)
+                break;      /* kicks stay off until the poll */
+            n->tx_poll_at = 0;
         }
     } while (virtq_kick_enable(vq));
     if (batch) {
@@ -326,8 +334,6 @@ static void net_tx(struct net_nic *n)
         stat_max(&n->st.tx_max_batch, batch);
     }
     net_published(n, NET_TXQ, virtq_publish(vq), from);
-    if (n->tx_poll_at)
-        net_timer_arm(n);
 }
 
 /* ---- RX reserve -------------------------------------------------------------- */
