@@ -352,6 +352,37 @@ static void test_no_interrupt_flag(void **state)
     assert_true(virtq_publish(&vq));
 }
 
+/* A device that waited before interrupting reads the driver's wish again:
+ * none when the driver took the entries and moved its event index past them
+ * (Linux does on its own transmit and receive polls). */
+static void test_interrupt_wanted_later(void **state)
+{
+    uint16_t *used_event = &avail()->ring[QSIZE];
+    uint16_t since = vq.signalled;
+
+    *used_event = 0;
+    complete_one(0);
+    complete_one(1);
+    assert_true(virtq_publish(&vq));
+    assert_true(virtq_interrupt_wanted(&vq, since));    /* untouched: still wanted */
+    complete_one(2);
+    virtq_publish(&vq);                     /* joins the one owed */
+    assert_true(virtq_interrupt_wanted(&vq, since));
+    *used_event = 3;                        /* took 0..2, wants one after the next */
+    assert_false(virtq_interrupt_wanted(&vq, since));
+    *used_event = 2;                        /* took 0..1 only: entry 2 still owed */
+    assert_true(virtq_interrupt_wanted(&vq, since));
+    assert_false(virtq_interrupt_wanted(&vq, vq.used_idx));   /* nothing since */
+    queue_setup(false, false);              /* no event index: the flag says */
+    since = vq.signalled;
+    complete_one(0);
+    assert_true(virtq_publish(&vq));
+    avail()->flags = VIRTQ_AVAIL_F_NO_INTERRUPT;
+    assert_false(virtq_interrupt_wanted(&vq, since));
+    avail()->flags = 0;
+    assert_true(virtq_interrupt_wanted(&vq, since));
+}
+
 static void test_kick_enable(void **state)
 {
     uint16_t *avail_event = (uint16_t *)&used()->ring[QSIZE];
@@ -391,7 +422,8 @@ int main(void)
         T(test_indirect_too_long), T(test_indirect_with_next), T(test_indirect_not_negotiated),
         T(test_indirect_table_outside_ram), T(test_indirect_loop),
         T(test_indirect_next_beyond_table), T(test_setup_rejects_bad_rings),
-        T(test_event_idx_interrupts), T(test_no_interrupt_flag), T(test_kick_enable),
+        T(test_event_idx_interrupts), T(test_no_interrupt_flag), T(test_interrupt_wanted_later),
+        T(test_kick_enable),
         T(test_kick_disable_flag),
     };
 

@@ -13,7 +13,10 @@
  *   TAP fd is no longer watched until the driver kicks the RX queue.
  * Guest buffers are popped ahead into a small reserve, so that a readv can
  * cover the largest frame the TAP may hand over; unused ones stay there
- * for the next frame. */
+ * for the next frame.
+ * Interrupts are moderated (net_irq.h): used entries are visible at once,
+ * but the interrupt the driver asked for may wait a bounded time on a
+ * per-NIC timerfd, and is dropped if the driver took the entries meanwhile. */
 #include <errno.h>
 #include <linux/if_tun.h>
 #include <stddef.h>
@@ -21,11 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "devices/device.h"
 #include "devices/tap.h"
+#include "devices/virtio/net_irq.h"
 #include "devices/virtio/virtio.h"
 #include "devices/virtio/virtq.h"
 #include "spec.h"
@@ -42,6 +48,26 @@
 #define NET_GSO_MAX      65550      /* a 64 KiB GSO frame and its Ethernet/VLAN header */
 #define NET_ETH_OVERHEAD 18         /* Ethernet header and one VLAN tag */
 #define PCI_CLASS_NETWORK_ETHERNET 0x020000
+
+/* Interrupt moderation (net_irq.h).  TX: a completion interrupt may always
+ * wait this long, the driver frees sent buffers on its own as it goes.
+ * RX: the first frame after a quiet spell interrupts at once; while frames
+ * keep coming (the driver wanted an interrupt within NET_RX_BUSY_NS) one
+ * interrupt waits this long for the frames behind it. */
+#ifndef NET_TX_IRQ_DELAY_NS
+#define NET_TX_IRQ_DELAY_NS 200000
+#endif
+#ifndef NET_RX_IRQ_DELAY_NS
+#define NET_RX_IRQ_DELAY_NS 50000
+#endif
+#ifndef NET_RX_BUSY_NS
+#define NET_RX_BUSY_NS      1000000
+#endif
+/* After a TX batch, look at the ring again this much later instead of
+ * asking for the next kick (0: ask at once). */
+#ifndef NET_TX_POLL_NS
+#define NET_TX_POLL_NS      0
+#endif
 
 #define VIRTIO_NET_F_CSUM        0
 #define VIRTIO_NET_F_GUEST_CSUM  1
@@ -80,6 +106,8 @@ struct net_stats {
     uint64_t rx_kicks, tx_kicks, rx_interrupts, tx_interrupts;
     uint64_t rx_batches, rx_max_batch, tx_batches, tx_max_batch;
     uint64_t rx_drops, tx_drops, rx_no_buffers, errors;
+    /* interrupts that waited, and those of them the driver no longer needed */
+    uint64_t rx_irq_delayed, tx_irq_delayed, rx_irq_saved, tx_irq_saved;
 };
 
 struct rx_slot {
@@ -105,6 +133,11 @@ struct net_nic {
     uint64_t rx_space;
     struct iovec rd_iov[NET_READ_IOV];
     struct iovec tx_iov[NET_QUEUE_SIZE];
+    struct net_irq irq[2];      /* per queue: NET_RXQ, NET_TXQ */
+    int timer_fd;               /* one-shot, for owed interrupts */
+    bool timer_watched;
+    uint64_t timer_at;          /* armed deadline, 0 = none */
+    uint64_t tx_poll_at;        /* look at the TX ring then, kicks off; 0 = none */
     bool warned_tx, warned_rx;
     struct net_stats st;
 };
@@ -120,6 +153,120 @@ static void stat_max(uint64_t *slot, uint64_t v)
 {
     if (v > __atomic_load_n(slot, __ATOMIC_RELAXED))
         __atomic_store_n(slot, v, __ATOMIC_RELAXED);
+}
+
+/* ---- interrupts -------------------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void net_raise(struct net_nic *n, unsigned q)
+{
+    virtio_queue_interrupt(n->vdev, q);
+    if (q == NET_TXQ)
+        STAT_ADD(n, tx_interrupts, 1);
+    else
+        STAT_ADD(n, rx_interrupts, 1);
+}
+
+/* Arm the timer for the earliest deadline (a later one is re-armed when
+ * the timer fires).  On failure owed interrupts are raised at once and the
+ * caller must not count on a TX poll. */
+static int net_timer_arm(struct net_nic *n)
+{
+    struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+    uint64_t at = n->tx_poll_at;
+
+    for (unsigned q = 0; q < 2; q++) {
+        uint64_t d = net_irq_deadline(&n->irq[q]);
+
+        if (d && (!at || d < at))
+            at = d;
+    }
+    if (!at || (n->timer_at && n->timer_at <= at))
+        return 0;
+    its.it_value.tv_sec = (time_t)(at / 1000000000ULL);
+    its.it_value.tv_nsec = (long)(at % 1000000000ULL);
+    if (timerfd_settime(n->timer_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0) {
+        n->timer_at = at;
+        return 0;
+    }
+    /* Cannot wait: raise what is owed now rather than lose it. */
+    log_debug("%s: timerfd_settime: %s", n->name, strerror(errno));
+    for (unsigned q = 0; q < 2; q++) {
+        uint16_t since;
+
+        if (net_irq_due(&n->irq[q], 0, true, &since))
+            net_raise(n, q);
+    }
+    return -EIO;
+}
+
+/* Entries were published on queue q from used index `from`. */
+static void net_published(struct net_nic *n, unsigned q, bool wanted, uint16_t from)
+{
+    switch (net_irq_published(&n->irq[q], wanted, from, now_ns())) {
+    case NET_IRQ_NOW:
+        net_raise(n, q);
+        break;
+    case NET_IRQ_LATER:
+        net_timer_arm(n);   /* on failure it raised the interrupt itself */
+        break;
+    case NET_IRQ_NONE:
+        break;
+    }
+}
+
+/* Settle queue q's owed interrupt if it is due (or `force`): raise it
+ * unless the driver has taken the entries meanwhile. */
+static void net_flush(struct net_nic *n, unsigned q, uint64_t now, bool force)
+{
+    struct virtq *vq = virtio_queue(n->vdev, q);
+    uint16_t since;
+
+    if (!net_irq_due(&n->irq[q], now, force, &since))
+        return;
+    if (q == NET_TXQ)
+        STAT_ADD(n, tx_irq_delayed, 1);
+    else
+        STAT_ADD(n, rx_irq_delayed, 1);
+    if (virtq_interrupt_wanted(vq, since))
+        net_raise(n, q);
+    else if (q == NET_TXQ)
+        STAT_ADD(n, tx_irq_saved, 1);
+    else
+        STAT_ADD(n, rx_irq_saved, 1);
+}
+
+static void net_tx(struct net_nic *n);
+
+static void net_timer_event(void *opaque, uint32_t events)
+{
+    struct net_nic *n = opaque;
+    uint64_t ticks, now = now_ns();
+
+    if (read(n->timer_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+        log_debug("%s: timer read: %s", n->name, strerror(errno));
+    virtio_dev_lock(n->vdev);
+    n->timer_at = 0;
+    if (n->active && !virtio_dev_broken(n->vdev)) {
+        if (n->tx_poll_at && now >= n->tx_poll_at) {
+            n->tx_poll_at = 0;
+            net_tx(n);
+        }
+        for (unsigned q = 0; q < 2; q++)
+            net_flush(n, q, now, false);
+        if (net_timer_arm(n) && n->tx_poll_at) {
+            n->tx_poll_at = 0;      /* no timer: back to kicks */
+            net_tx(n);
+        }
+    }
+    virtio_dev_unlock(n->vdev);
 }
 
 /* ---- TX ------------------------------------------------------------------- */
@@ -161,6 +308,7 @@ static void net_tx(struct net_nic *n)
     struct virtq *vq = virtio_queue(n->vdev, NET_TXQ);
     struct virtq_chain c;
     uint64_t batch = 0;
+    uint16_t from = vq->signalled;
     int ret;
 
     do {
@@ -174,15 +322,18 @@ static void net_tx(struct net_nic *n)
             virtio_dev_fail(n->vdev, "%s: malformed TX descriptor chain (%d)", n->name, ret);
             break;
         }
+        if (batch && NET_TX_POLL_NS) {
+            n->tx_poll_at = now_ns() + NET_TX_POLL_NS;
+            if (net_timer_arm(n) == 0)
+                break;      /* kicks stay off until the poll */
+            n->tx_poll_at = 0;
+        }
     } while (virtq_kick_enable(vq));
     if (batch) {
         STAT_ADD(n, tx_batches, 1);
         stat_max(&n->st.tx_max_batch, batch);
     }
-    if (virtq_publish(vq)) {
-        virtio_queue_interrupt(n->vdev, NET_TXQ);
-        STAT_ADD(n, tx_interrupts, 1);
-    }
+    net_published(n, NET_TXQ, virtq_publish(vq), from);
 }
 
 /* ---- RX reserve -------------------------------------------------------------- */
@@ -335,6 +486,8 @@ static void net_rx(struct net_nic *n)
 {
     struct virtq *vq = virtio_queue(n->vdev, NET_RXQ);
     unsigned done = 0, reads = 0;
+    uint16_t from = vq->signalled;
+    bool dry = false;
     int ret;
 
     while (reads++ < NET_RX_BATCH) {
@@ -350,6 +503,7 @@ static void net_rx(struct net_nic *n)
             }
             STAT_ADD(n, rx_no_buffers, 1);
             net_rx_poll(n, false);      /* until the driver kicks */
+            dry = true;
             break;
         }
         ret = net_rx_one(n, vq);
@@ -361,10 +515,9 @@ static void net_rx(struct net_nic *n)
         STAT_ADD(n, rx_batches, 1);
         stat_max(&n->st.rx_max_batch, done);
     }
-    if (virtq_publish(vq)) {
-        virtio_queue_interrupt(n->vdev, NET_RXQ);
-        STAT_ADD(n, rx_interrupts, 1);
-    }
+    net_published(n, NET_RXQ, virtq_publish(vq), from);
+    if (dry)    /* the driver must refill now: no waiting */
+        net_flush(n, NET_RXQ, 0, true);
 }
 
 /* ---- virtio device ------------------------------------------------------------ */
@@ -395,6 +548,8 @@ static void net_activate(struct net_nic *n)
     n->guest_csum = off & TUN_F_CSUM;
     n->guest_gso = off & (TUN_F_TSO4 | TUN_F_TSO6);
     n->rx_need = NET_HDR_LEN + (n->guest_gso ? NET_GSO_MAX : tap_mtu(&n->tap) + NET_ETH_OVERHEAD);
+    net_irq_init(&n->irq[NET_RXQ], NET_RX_IRQ_DELAY_NS, NET_RX_BUSY_NS);
+    net_irq_init(&n->irq[NET_TXQ], NET_TX_IRQ_DELAY_NS, 0);
     n->active = true;
     virtq_kick_disable(virtio_queue(n->vdev, NET_RXQ));
     net_rx_poll(n, true);
@@ -448,7 +603,10 @@ static void net_reset(void *dev)
     struct net_nic *n = dev;
 
     n->active = false;
+    n->tx_poll_at = 0;
     net_rx_poll(n, false);
+    net_irq_cancel(&n->irq[NET_RXQ]);
+    net_irq_cancel(&n->irq[NET_TXQ]);
     n->rx_head = n->rx_count = 0;
     n->rx_space = 0;
 }
@@ -494,6 +652,10 @@ static void net_nic_destroy(struct net_nic *n)
     virtio_pci_destroy(n->vdev);
     if (n->tap_watched && evloop_del_fd(vm_evloop(n->vm), n->tap.fd))
         log_debug("%s: TAP fd was not watched", n->name);
+    if (n->timer_watched && evloop_del_fd(vm_evloop(n->vm), n->timer_fd))
+        log_debug("%s: timer fd was not watched", n->name);
+    if (n->timer_fd >= 0)
+        close(n->timer_fd);
     tap_close(&n->tap);
     free(n->rx);
     free(n);
@@ -510,6 +672,7 @@ static int net_nic_create(struct vm *vm, const struct spec_net *spec, unsigned i
         return -ENOMEM;
     n->vm = vm;
     n->tap.fd = -1;
+    n->timer_fd = -1;
     snprintf(n->name, sizeof(n->name), "net%u", index);
     n->rx = calloc(NET_QUEUE_SIZE, sizeof(*n->rx));
     if (!n->rx) {
@@ -533,6 +696,15 @@ static int net_nic_create(struct vm *vm, const struct spec_net *spec, unsigned i
     if (ret)
         goto out_destroy;
     n->tap_watched = true;
+    n->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (n->timer_fd < 0) {
+        ret = -errno;
+        goto out_destroy;
+    }
+    ret = evloop_add_fd(vm_evloop(vm), n->timer_fd, EPOLLIN, net_timer_event, n);
+    if (ret)
+        goto out_destroy;
+    n->timer_watched = true;
     ret = virtio_pci_create(vm, &n->ops, n, &n->vdev);
     if (ret)
         goto out_destroy;
@@ -593,6 +765,7 @@ static void net_counters(void *state, device_counter_fn emit, void *ctx)
         F(rx_kicks), F(tx_kicks), F(rx_interrupts), F(tx_interrupts),
         F(rx_batches), F(rx_max_batch), F(tx_batches), F(tx_max_batch),
         F(rx_drops), F(tx_drops), F(rx_no_buffers), F(errors),
+        F(rx_irq_delayed), F(tx_irq_delayed), F(rx_irq_saved), F(tx_irq_saved),
 #undef F
     };
     struct net *net = state;

@@ -205,6 +205,16 @@ bool virtq_publish(struct virtq *vq)
     return !(vq->avail->flags & VIRTQ_AVAIL_F_NO_INTERRUPT);
 }
 
+bool virtq_interrupt_wanted(const struct virtq *vq, uint16_t since)
+{
+    if (!vq->ready || vq->used_idx == since)
+        return false;
+    full_fence();   /* the published index before the driver's event field */
+    if (vq->event_idx)
+        return need_event(*avail_used_event(vq), vq->used_idx, since);
+    return !(vq->avail->flags & VIRTQ_AVAIL_F_NO_INTERRUPT);
+}
+
 void virtq_kick_disable(struct virtq *vq)
 {
     /* With event index a kick was asked for once, at the last

@@ -88,6 +88,11 @@ void virtq_push(struct virtq *vq, uint16_t head, uint32_t len);
 /* Make pushed entries visible with one used-index update; true when the
  * driver asked for an interrupt (event index or NO_INTERRUPT flag). */
 bool virtq_publish(struct virtq *vq);
+/* For a device that waits a little before raising an interrupt virtq_publish
+ * asked for: true when the driver still wants one for the entries published
+ * since used index `since` (it may have consumed them meanwhile and moved its
+ * event index past them, or set NO_INTERRUPT). */
+bool virtq_interrupt_wanted(const struct virtq *vq, uint16_t since);
 /* Ask for a kick when the next buffer arrives; true when buffers arrived
  * already (the caller must pop again). */
 bool virtq_kick_enable(struct virtq *vq);

@@ -1,0 +1,44 @@
+#include "devices/virtio/net_irq.h"
+
+void net_irq_init(struct net_irq *m, uint64_t delay_ns, uint64_t busy_ns)
+{
+    *m = (struct net_irq){ .delay_ns = delay_ns, .busy_ns = busy_ns };
+}
+
+enum net_irq_action net_irq_published(struct net_irq *m, bool wanted, uint16_t from,
+                                      uint64_t now)
+{
+    bool busy;
+
+    if (m->due_ns)
+        return NET_IRQ_LATER;   /* already owed: the new entries join it */
+    if (!wanted)
+        return NET_IRQ_NONE;
+    busy = m->busy_ns == 0 || (m->last_ns && now - m->last_ns <= m->busy_ns);
+    m->last_ns = now;
+    if (m->delay_ns == 0 || !busy)
+        return NET_IRQ_NOW;     /* a lone packet: no one to wait for */
+    m->due_ns = now + m->delay_ns;
+    m->since = from;
+    return NET_IRQ_LATER;
+}
+
+uint64_t net_irq_deadline(const struct net_irq *m)
+{
+    return m->due_ns;
+}
+
+bool net_irq_due(struct net_irq *m, uint64_t now, bool flush, uint16_t *since)
+{
+    if (!m->due_ns || (!flush && now < m->due_ns))
+        return false;
+    m->due_ns = 0;
+    *since = m->since;
+    return true;
+}
+
+void net_irq_cancel(struct net_irq *m)
+{
+    m->due_ns = 0;
+    m->last_ns = 0;
+}

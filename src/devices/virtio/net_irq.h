@@ -1,0 +1,45 @@
+/* Interrupt moderation for one virtio-net queue: when to raise the
+ * interrupt that the driver's event index asked for.
+ *
+ * A driver in NAPI style takes used buffers without interrupts whenever it
+ * runs anyway: Linux frees transmitted buffers on its next transmit and from
+ * its receive poll, and re-arms its event index only when it goes idle.  So
+ * an interrupt can wait a short, bounded time: completions published
+ * meanwhile join it, and if the driver consumed them and moved its event
+ * index past them (virtq_interrupt_wanted() says no), none is raised at all.
+ * Pure logic: times come from the caller, the timer is the caller's. */
+#ifndef KVMM_DEVICES_VIRTIO_NET_IRQ_H
+#define KVMM_DEVICES_VIRTIO_NET_IRQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct net_irq {
+    uint64_t delay_ns;      /* how long an interrupt may wait; 0 = never */
+    uint64_t busy_ns;       /* wait only if the driver wanted one this recently; 0 = always */
+    uint64_t last_ns;       /* when the driver last wanted one (raised or owed) */
+    uint64_t due_ns;        /* the owed interrupt's deadline; 0 = none owed */
+    uint16_t since;         /* the owed interrupt covers used entries from here */
+};
+
+enum net_irq_action {
+    NET_IRQ_NONE,           /* the driver does not want one */
+    NET_IRQ_NOW,            /* raise it now */
+    NET_IRQ_LATER,          /* owed: call net_irq_due() at net_irq_deadline() */
+};
+
+void net_irq_init(struct net_irq *m, uint64_t delay_ns, uint64_t busy_ns);
+/* Used entries were published from used index `from`; `wanted` is what
+ * virtq_publish() said. */
+enum net_irq_action net_irq_published(struct net_irq *m, bool wanted, uint16_t from,
+                                      uint64_t now);
+/* The deadline of the owed interrupt, 0 when none is owed. */
+uint64_t net_irq_deadline(const struct net_irq *m);
+/* True when the owed interrupt is due at `now` (or `flush`: the driver must
+ * hear now, e.g. it ran out of buffers); *since is what it covers, for
+ * virtq_interrupt_wanted().  It is no longer owed afterwards. */
+bool net_irq_due(struct net_irq *m, uint64_t now, bool flush, uint16_t *since);
+/* Forget an owed interrupt (device reset). */
+void net_irq_cancel(struct net_irq *m);
+
+#endif
