@@ -104,10 +104,13 @@ static void hold_update(struct cosched *c, unsigned i, unsigned lag, uint64_t ah
             c->cooldown_until[i] = now + c->max_skew_ns;
         }
     } else if (i != lag && ahead > c->max_skew_ns && now >= c->cooldown_until[i]) {
-        /* Boosted: the laggard has its CPU (or will at once) and the hold
-         * closes the gap.  Without a boost, holding helps only a laggard
-         * that waits for a CPU: the held vCPU's CPU goes to it. */
-        if (c->boosted[lag] || waiting[lag]) {
+        /* Boosted, a laggard that runs closes the gap while its sibling
+         * is held.  One that waits would be pulled onto the held vCPU's
+         * idle CPU, and the released vCPU would queue behind it there:
+         * the pair on one CPU, the worst case for a guest that needs both
+         * at once.  Without a boost, holding helps only a laggard that
+         * waits for a CPU: the held vCPU's CPU goes to it. */
+        if (c->can_boost ? c->boosted[lag] && !waiting[lag] : waiting[lag]) {
             c->held[i] = true;
             c->hold_since[i] = now;
             c->costops++;

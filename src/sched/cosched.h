@@ -11,10 +11,12 @@
  * the skew has stayed within max_skew/4 for COSCHED_CALM_BOUNDS bounds.  Holding the leader is what bounds
  * the skew: a vCPU more
  * than max_skew ahead of the slowest is held (it sleeps at its next
- * exit) when that laggard is boosted (already at the boost weight and
- * still behind) or, without boosts, when the laggard waits for a host
- * CPU (the held vCPU's CPU goes idle and the host can run the laggard
- * there).  A laggard that runs or halts while it cannot be boosted is
+ * exit) when that laggard is boosted and running (at the boost weight and
+ * still behind: the hold closes the gap) or, without boosts, when the
+ * laggard waits for a host CPU (the held vCPU's CPU goes idle and the
+ * host can run the laggard there).  A boosted laggard that waits is not
+ * a reason to hold: it would move onto the held vCPU's CPU, and the pair
+ * would end up sharing one.  A laggard that runs or halts while it cannot be boosted is
  * progressing, and the controller does not hold (counted as skipped).
  * A hold ends when the holder is back within max_skew/2 of the slowest
  * (useful) or after max_hold = max_skew (a timeout, after which the vCPU
@@ -46,7 +48,7 @@ struct cosched {
     uint64_t samples, costops, max_skew_seen_ns;
     uint64_t useful;        /* holds that ended with the holder back near the laggard */
     uint64_t timeouts;      /* holds that ended at max_hold */
-    uint64_t skipped;       /* ticks a vCPU was ahead, its laggard neither boosted nor waiting */
+    uint64_t skipped;       /* ticks a vCPU was ahead but its laggard gave no reason to hold */
     uint64_t held_ns;       /* summed over vCPUs */
     uint64_t boosts, boosted_ns;    /* boosts of the VM, and their time */
 };
