@@ -109,16 +109,15 @@ inner() {
     cmdline="console=ttyS0 quiet kvmm.test=script kvmm.cmd=$(printf 'virtio-bench %s %s %s %s\n' "$HOST_IP" "$GUEST_IP" "$SECS" "$NET" | base64 -w0)"
     for round in $(seq 1 "$ROUNDS"); do
     for vmm in "${VMMS[@]}"; do
-        bin=$work/kvmm opts= var=KVMM_LOG=info
+        bin=$work/kvmm opts= var=
         case $vmm in
             *:*) IFS=: read -r vmm bin opts var <<<"$vmm"
-                 var=${var:-KVMM_LOG=info}
                  cp "$bin" "$work/$vmm.bin" && bin=$work/$vmm.bin || return 2 ;;
         esac
         log=$OUT/$vmm.$round.log
         case $vmm in
             qemu) ;;
-            *) set -- env KVMM_LOG=info "$var" "$bin" run --kernel "$work/vmlinuz" --initrd "$work/initrd" \
+            *) set -- env KVMM_LOG=info ${var:+"$var"} "$bin" run --kernel "$work/vmlinuz" --initrd "$work/initrd" \
                       --cpus "$CPUS" --memory "$RAM_MIB" --console stdio \
                       --disk "$work/disk.img,cache=writeback$opts" --disk "$loopdev,cache=none$opts" \
                       --net "tap=$TAP" --cmdline "$cmdline" ;;
@@ -134,7 +133,7 @@ inner() {
                       -netdev "tap,id=n0,ifname=$TAP,script=no,downscript=no,vhost=off" \
                       -device virtio-net-pci,netdev=n0 ;;
         esac
-        [ "$vmm" = qemu ] || [ "$vmm" = kvmm ] || [ -z "$opts" ] || echo "$vmm: disk options $opts, $var" >>"$OUT/notes.txt"
+        [ "$vmm" = qemu ] || [ "$vmm" = kvmm ] || [ -z "$opts" ] || echo "$vmm: disk options $opts ${var:+, $var}" >>"$OUT/notes.txt"
         printf '%q ' "$@" | sed "s|$work|\$WORK|g; s|$loopdev|/dev/loopN|g; s|kvmm.cmd=[^ ]*|kvmm.cmd=…|" >"$OUT/$vmm.argv"
         for try in 1 2; do
             echo "bench: $vmm round $round: booting (try $try)" >&2

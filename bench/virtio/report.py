@@ -37,7 +37,11 @@ def round_of(path):
     return int(path.rsplit(".", 2)[-2])
 
 
-rounds = sorted({round_of(p) for p in glob.glob(os.path.join(out, "*.[0-9]*.log"))})
+rounds_run = sorted({round_of(p) for p in glob.glob(os.path.join(out, "*.[0-9]*.log"))})
+# Rounds that produced results; a round that stalled before any is listed
+# under missing results only.
+rounds = [r for r in rounds_run
+          if any(results(read("%s.%d.log" % (v, r))) for v in VMMS)]
 logs_by_round = {v: {r: read("%s.%d.log" % (v, r)) for r in rounds} for v in VMMS}
 res_by_round = {v: {r: results(logs_by_round[v][r]) for r in rounds} for v in VMMS}
 last = rounds[-1] if rounds else 0
@@ -220,7 +224,8 @@ env = read("env.txt").strip()
 notes = [l for l in read("notes.txt").splitlines() if l.strip()]
 argv = {v: read(v + ".argv").strip() for v in VMMS}
 want = 8 if any("guest-to-host" in res_by_round[v][r] for v in VMMS for r in rounds) else 6
-missing = ["%s round %d" % (v, r) for v in VMMS for r in rounds if len(res_by_round[v][r]) < want]
+missing = ["%s round %d" % (v, r) for v in VMMS for r in rounds_run
+           if len(results(read("%s.%d.log" % (v, r)))) < want]
 if not rounds:
     missing = ["every run"]
 
@@ -228,7 +233,8 @@ sec = []
 sec.append("## virtio\n")
 sec.append("""**Method.** `bench/virtio.sh` boots one guest under kvmm and under QEMU
 (q35, virtio-pci, no vhost), interleaved (kvmm, QEMU, kvmm, …) for %d
-rounds in the same session; each measure is the median over the rounds,
+round(s) with results in the same session (see the notes below for rounds
+that stalled); each measure is the median over the rounds,
 and the ratio of the medians is what the goals compare. The Debian cloud
 kernel `%s` with `build/bench/initramfs-bench.cpio` (the test guest's
 initramfs plus fio and iperf3 and their shared libraries from this host,
@@ -243,7 +249,8 @@ backed by a 512 MiB file written with zeros on the host's tmpfs `/tmp`:
   configuration QEMU is usually compared in).
 
 Both VMMs with their defaults otherwise: QEMU's virtio-blk-pci has one
-request queue per vCPU (`num-queues`), so has kvmm now (`queues`). One NIC:
+request queue per vCPU (`num-queues`), so has kvmm now (`queues`);
+kvmm's interrupt coalescing (`coalesce_us`) is off by default. One NIC:
 a TAP (`vnet_hdr`) in a bridge that carries the host's address 10.79.0.1,
 where `iperf3 -s` listens. In the guest, `bench/virtio/guest.sh` runs, %s s
 each:
