@@ -191,6 +191,7 @@ env_line=$(grep '^IOW-ENV' "$log" | tr -d '\r')
 {
     python3 bench/sched/iow_report.py "$OUT" "$env_line" $MODES || exit 1
     grep '^IOW-RETRY' "$log" | tr -d '\r' | sed 's/^IOW-RETRY /Retried once: /'
+    true
 } | tee "$OUT/iow.md"
 [ "${PIPESTATUS[0]}" = 0 ] || exit 1
 if command -v gnuplot >/dev/null; then
