@@ -70,6 +70,26 @@ enum sched_class sched_classify(const struct sched_sample *d, uint64_t period_ns
     return SCHED_CLASS_IDLE;
 }
 
+bool sched_sample_decisive(const struct sched_sample *d, uint64_t period_ns, enum sched_class c)
+{
+    if (!period_ns)
+        return false;
+    switch (c) {
+    case SCHED_CLASS_IO:
+        return per_second(d->io_exits + d->mmio_exits, period_ns) >= SCHED_IO_EXIT_RATE ||
+               (per_second(d->halt_exits, period_ns) >= SCHED_HALT_RATE_FAST && vm_devices_busy(d, period_ns));
+    case SCHED_CLASS_CPU:
+        return !d->halt_exits &&
+               (d->run_ns + d->delay_ns) * 100 >= (uint64_t)SCHED_CPU_DECISIVE_PCT * period_ns;
+    default:
+        return false;
+    }
+}
+
+/* Hysteresis: a class that differs from the label must persist `confirm`
+ * periods, so one noisy period changes nothing; a decisive period is no
+ * noise and changes the label at once, so a phase change shows in the
+ * label within two periods even when the first, partial one is mixed. */
 bool sched_classifier_feed(struct sched_classifier *c, const struct sched_sample *d,
                            uint64_t period_ns, unsigned confirm)
 {
@@ -86,7 +106,7 @@ bool sched_classifier_feed(struct sched_classifier *c, const struct sched_sample
         c->candidate = now;
         c->streak = 1;
     }
-    if (c->streak < (confirm ? confirm : 1))
+    if (c->streak < (confirm ? confirm : 1) && !sched_sample_decisive(d, period_ns, now))
         return false;
     c->label = now;
     c->streak = 0;

@@ -32,7 +32,8 @@ struct sched_sample {
 #define SCHED_HALT_RATE_FAST  500u  /* ... or halting this often, however briefly */
 #define SCHED_CPU_UTIL_PCT     50u  /* runnable this share of the period */
 #define SCHED_IO_THREAD_PCT    20u  /* an I/O thread this busy is saturated */
-#define SCHED_CONFIRM           2u  /* periods a new class must persist */
+#define SCHED_CONFIRM           2u  /* periods a new class must persist ... */
+#define SCHED_CPU_DECISIVE_PCT 90u  /* ... unless this runnable, never halted */
 
 struct sched_classifier {
     enum sched_class label;     /* the confirmed class */
@@ -43,8 +44,14 @@ struct sched_classifier {
 const char *sched_class_name(enum sched_class c);
 /* The class one period suggests, without hysteresis. */
 enum sched_class sched_classify(const struct sched_sample *d, uint64_t period_ns);
+/* Whether a period leaves no doubt about its class c: I/O by the port or
+ * MMIO exit rate or by the fast-halt rate with busy devices; CPU-bound
+ * without a single halt and runnable at least SCHED_CPU_DECISIVE_PCT of
+ * the period.  Idle never is. */
+bool sched_sample_decisive(const struct sched_sample *d, uint64_t period_ns, enum sched_class c);
 /* Feed one period; true when the confirmed label changed.  A class
- * becomes the label after `confirm` periods in a row (1 = immediately). */
+ * becomes the label after `confirm` periods in a row (1 = immediately),
+ * or at once after a decisive period. */
 bool sched_classifier_feed(struct sched_classifier *c, const struct sched_sample *d,
                            uint64_t period_ns, unsigned confirm);
 
