@@ -214,7 +214,8 @@ first_line() {
 # (KVMM-SWAP-READY, then retries) until the new policy denies /tmp/swap-me.
 test_image_and_swap() {
     local log=$OUT/image.log audit=$OUT/image.audit sock=/tmp/kvmm-isp.$$.sock
-    local json pid hello tampered modsha i ctl_rc=none policy
+    local json pid hello tampered modsha i ctl_rc=none policy try
+    for try in 1 2; do
     make_image || { fail isp-image "cannot make the disk image"; return; }
     hello=$(sha256sum <"$OUT/stage/opt/app/hello" | cut -d' ' -f1)
     tampered=$(printf '#!/bin/sh\necho TAMPERED-RAN\n' | sha256sum | cut -d' ' -f1)
@@ -239,6 +240,13 @@ test_image_and_swap() {
     fi
     wait "$pid"
     sed -i 's/\r$//' "$log"
+    if [ "$try" = 1 ] && ! grep -q '^KVMM-SWAP-READY' "$log" && ! grep -q '^KVMM-' "$log"; then
+        note_retry "image boot: the guest stalled before its first marker"
+        rm -f "$audit"
+        continue
+    fi
+    break
+    done
     if ! grep -q '^KVMM-CMD-EXIT=0' "$log"; then
         fail isp-image-boot "guest did not finish; console end: $(tail -n 8 "$log" | tr '\n' '|')"
         return

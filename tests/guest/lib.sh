@@ -51,6 +51,14 @@ run_guest() {
     return "$rc"
 }
 
+# note_retry WHAT: a guest that stalled before its first marker is run again
+# once, loudly, like run_guest does (for tests that drive kvmm themselves).
+note_retry() {
+    echo "RETRY: $(basename "$0"): $1" >&2
+    mkdir -p "$(dirname "$RETRY_LOG")"
+    echo "$(date -u +%FT%TZ) $(basename "$0") $1" >>"$RETRY_LOG"
+}
+
 expect_marker() {
     local file=$1 re=$2
     if ! grep -Eq -- "$re" "$file"; then
