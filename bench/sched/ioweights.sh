@@ -73,6 +73,9 @@ run() {
     local mode=$1 adaptive=$2 pid rc=0 bin=$KVMM
     # IOW_MODES may name other modes (on-X: adaptive on) run with build/kvmm-X
     [ -x "$ROOT/build/kvmm-${mode#on-}" ] && [ "$mode" != on ] && bin=$ROOT/build/kvmm-${mode#on-}
+    # a mode ending in -np runs with KVM's halt polling off (module parameter)
+    local hp=/sys/module/kvm/parameters/halt_poll_ns hp_was=
+    case $mode in *-np) hp_was=$(cat $hp); echo 0 >$hp ;; esac
     spec "$mode" "$adaptive" >/tmp/iow-$mode.json
     : >/tmp/iow-$mode.a.con; : >/tmp/iow-$mode.b.con
     rm -f "$OUT/iow-$mode.trace"
@@ -140,6 +143,7 @@ PY
     kill "$pid" 2>/dev/null
     wait "$pid"
     cp /tmp/iow-$mode.a.con /tmp/iow-$mode.b.con "$OUT/" 2>/dev/null
+    [ -z "$hp_was" ] || echo "$hp_was" >$hp
     return $rc
 }
 
