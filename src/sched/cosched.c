@@ -23,6 +23,8 @@ void cosched_init(struct cosched *c, unsigned n, uint64_t max_skew_ns)
 {
     memset(c, 0, sizeof(*c));
     c->n = n > COSCHED_VCPUS_MAX ? COSCHED_VCPUS_MAX : n;
+    for (unsigned i = 0; i < COSCHED_VCPUS_MAX; i++)
+        c->spread_from[i] = -1;
     cosched_set_bound(c, max_skew_ns);
 }
 
@@ -144,6 +146,56 @@ unsigned cosched_step(struct cosched *c, const uint64_t *progress, const bool *w
     return nheld;
 }
 
+/* Whether a vCPU other than i is on where[i]. */
+static bool cpu_shared(const struct cosched *c, unsigned i, const int *where)
+{
+    for (unsigned j = 0; j < c->n; j++)
+        if (j != i && where[j] == where[i])
+            return true;
+    return false;
+}
+
+/* A lagging vCPU that shares its CPU with a sibling leaves it: the pair
+ * would take turns on one CPU while another may be free or shared with
+ * a thread outside the VM (which the boost beats).  One of two laggards
+ * on one CPU is enough; a move counts once, not at every tick that still
+ * sees the thread there.  The moves end when the boost would. */
+unsigned cosched_spread(struct cosched *c, const uint64_t *progress, const int *cpu,
+                        const unsigned *ncpus, uint64_t now)
+{
+    int where[COSCHED_VCPUS_MAX];
+    uint64_t hi = 0;
+    unsigned moved = 0;
+
+    if (c->n < 2)
+        return 0;
+    if (c->calm_since && now - c->calm_since >= COSCHED_CALM_BOUNDS * c->max_skew_ns) {
+        for (unsigned i = 0; i < c->n; i++)
+            c->spread_from[i] = -1;
+        return 0;
+    }
+    for (unsigned i = 0; i < c->n; i++) {
+        hi = progress[i] > hi ? progress[i] : hi;
+        where[i] = cpu[i];
+    }
+    for (unsigned i = 0; i < c->n; i++) {
+        if (hi - progress[i] <= c->max_skew_ns / 2 || cpu[i] < 0 || ncpus[i] < 2 ||
+            c->spread_from[i] == cpu[i] || !cpu_shared(c, i, where))
+            continue;
+        c->spread_from[i] = cpu[i];
+        where[i] = -1;          /* on its way out: no sibling there any more */
+        c->spreads++;
+        moved++;
+    }
+    return moved;
+}
+
+void cosched_unspread(struct cosched *c, unsigned i)
+{
+    if (i < c->n)
+        c->spread_from[i] = -1;
+}
+
 void cosched_release_all(struct cosched *c, uint64_t now)
 {
     for (unsigned i = 0; i < c->n; i++)
@@ -152,4 +204,6 @@ void cosched_release_all(struct cosched *c, uint64_t now)
     if (c->n && c->boosted[0])
         c->boosted_ns += now - c->boost_since;
     memset(c->boosted, 0, sizeof(c->boosted));
+    for (unsigned i = 0; i < c->n; i++)
+        c->spread_from[i] = -1;
 }

@@ -22,6 +22,14 @@
  * (useful) or after max_hold = max_skew (a timeout, after which the vCPU
  * runs for at least max_skew before it can be held again: a laggard that
  * cannot get a CPU at all costs its siblings at most half their time).
+ *
+ * Spreading keeps the laggard off its sibling's CPU: a vCPU more than
+ * max_skew/2 behind the fastest (what starts a boost) that is runnable
+ * on the host CPU a runnable sibling is on too is moved off it (the caller narrows the
+ * thread's affinity to its own mask less that CPU), unless its own mask
+ * has a single CPU.  Two vCPUs on one CPU take turns, and nothing but
+ * the host's slow balancer would part them.  The move stays until the VM
+ * is calm again (the moment a boost ends) or it is released.
  * Unit-tested with simulated clocks. */
 #ifndef KVMM_SCHED_COSCHED_H
 #define KVMM_SCHED_COSCHED_H
@@ -43,6 +51,7 @@ struct cosched {
     bool boosted[COSCHED_VCPUS_MAX];                /* all or none */
     uint64_t boost_since;
     uint64_t calm_since;            /* skew within max_skew/4 since, 0: it is not */
+    int spread_from[COSCHED_VCPUS_MAX];             /* host CPU to keep off, -1: none */
     /* statistics */
     uint64_t skew_hist[COSCHED_HIST_BUCKETS];   /* see cosched_hist_bound_ms */
     uint64_t samples, costops, max_skew_seen_ns;
@@ -51,6 +60,7 @@ struct cosched {
     uint64_t skipped;       /* ticks a vCPU was ahead but its laggard gave no reason to hold */
     uint64_t held_ns;       /* summed over vCPUs */
     uint64_t boosts, boosted_ns;    /* boosts of the VM, and their time */
+    uint64_t spreads;       /* vCPUs moved off a CPU they shared with a sibling */
 };
 
 void cosched_init(struct cosched *c, unsigned n, uint64_t max_skew_ns);
@@ -64,7 +74,16 @@ uint64_t cosched_skew(unsigned n, const uint64_t *progress);
  * many are held. */
 unsigned cosched_step(struct cosched *c, const uint64_t *progress, const bool *waiting,
                       uint64_t now);
-/* Release every hold and boost (controller switched off, VM gone). */
+/* After cosched_step(), same progress and clock: cpu[i] is the host CPU
+ * vCPU i is on or queued for (-1: unknown, or it is not runnable),
+ * ncpus[i] how many CPUs its own mask allows.  Sets c->spread_from[i] to the CPU vCPU i is to be kept off,
+ * or back to -1 for every vCPU once the VM is calm; returns how many
+ * vCPUs it moved this tick. */
+unsigned cosched_spread(struct cosched *c, const uint64_t *progress, const int *cpu,
+                        const unsigned *ncpus, uint64_t now);
+/* Forget vCPU i's move (its mask was set anew: the new mask wins). */
+void cosched_unspread(struct cosched *c, unsigned i);
+/* Release every hold, boost and move (controller switched off, VM gone). */
 void cosched_release_all(struct cosched *c, uint64_t now);
 /* Upper bound (ms, exclusive) of histogram bucket i; 0 for the last. */
 unsigned cosched_hist_bound_ms(unsigned i);

@@ -181,6 +181,7 @@ static int svm_init(struct sched_vm *svm, const struct vm_spec *spec)
         sv->svm = svm;
         sv->index = i;
         sv->schedstat_fd = sv->stat_fd = -1;
+        sv->spread_cpu = -1;
         snprintf(group, sizeof(group), "%s/vcpu%u", spec->name, i);
         thread_init(&sv->t, group, s->vcpu_weights ? s->vcpu_weights[i] : base,
                     s->vcpu_affinity ? s->vcpu_affinity[i] : NULL);
@@ -463,6 +464,20 @@ static int thread_place(struct sched_thread *t, pid_t tid, const char **what)
     return ret;
 }
 
+/* An unpinned thread's own mask: what it inherited (all the CPUs the
+ * process may use), for co-scheduling's spreads to narrow and restore. */
+static void start_mask_read(uint64_t *mask)
+{
+    cpu_set_t set;
+
+    memset(mask, 0, SPEC_CPU_WORDS * sizeof(*mask));
+    if (sched_getaffinity(0, sizeof(set), &set))
+        return;
+    for (unsigned c = 0; c < SPEC_CPUS_MAX && c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &set))
+            mask[c / 64] |= 1ull << (c % 64);
+}
+
 void sched_vcpu_thread_start(struct vcpu *vcpu)
 {
     struct sched_vcpu *sv = vcpu->sched;
@@ -473,6 +488,8 @@ void sched_vcpu_thread_start(struct vcpu *vcpu)
         return;
     pthread_mutex_lock(&sched_g.lock);
     ret = thread_place(&sv->t, gettid(), &what);
+    start_mask_read(sv->start_mask);
+    sv->spread_cpu = -1;
     pthread_mutex_unlock(&sched_g.lock);
     if (ret)
         vm_request_stop(vcpu->vm, VM_STOP_INTERNAL_ERROR, 1, "vcpu%u: cannot %s (%s): %s",
@@ -560,8 +577,48 @@ int sched_set_vcpu_affinity(const char *vm, unsigned vcpu, const uint64_t *mask)
     pthread_mutex_lock(&sched_g.lock);
     svm = sched_vm_find(vm);
     ret = !svm ? -ENOENT : vcpu >= svm->n ? -ERANGE : thread_set_mask(&svm->vcpus[vcpu].t, mask);
+    if (!ret) {
+        /* The new mask replaced a spread: it is the vCPU's own now. */
+        svm->vcpus[vcpu].spread_cpu = -1;
+        cosched_unspread(&svm->cs, vcpu);
+    }
     pthread_mutex_unlock(&sched_g.lock);
     return ret;
+}
+
+static const uint64_t *vcpu_own_mask(const struct sched_vcpu *sv)
+{
+    return mask_empty(sv->t.mask) ? sv->start_mask : sv->t.mask;
+}
+
+unsigned sched_vcpu_ncpus(const struct sched_vcpu *sv)
+{
+    const uint64_t *mask = vcpu_own_mask(sv);
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < SPEC_CPU_WORDS; i++)
+        n += (unsigned)__builtin_popcountll(mask[i]);
+    return n;
+}
+
+/* The decision is recorded even when the call fails (a thread gone, a
+ * cpuset that forbids the rest): the controller does not retry it every
+ * tick, and restoring the own mask is harmless. */
+int sched_vcpu_spread_apply(struct sched_vcpu *sv, int cpu)
+{
+    uint64_t mask[SPEC_CPU_WORDS];
+    pid_t tid = atomic_load(&sv->t.tid);
+
+    cpu = cpu < 0 || cpu >= SPEC_CPUS_MAX ? -1 : cpu;
+    if (cpu == sv->spread_cpu)
+        return 0;
+    sv->spread_cpu = cpu;
+    memcpy(mask, vcpu_own_mask(sv), sizeof(mask));
+    if (cpu >= 0)
+        mask[cpu / 64] &= ~(1ull << (cpu % 64));
+    if (mask_empty(mask))
+        return -EINVAL;
+    return tid ? thread_pin(tid, mask) : 0;
 }
 
 int sched_set_io_affinity(const char *vm, const uint64_t *mask)

@@ -44,8 +44,11 @@ void sched_release_holds(struct sched_vm *svm)
         atomic_store(&svm->vcpus[i].hold, false);
     pthread_cond_broadcast(&svm->hold_cond);
     pthread_mutex_unlock(&svm->hold_lock);
-    for (unsigned i = 0; i < svm->n; i++)
+    for (unsigned i = 0; i < svm->n; i++) {
         boost_apply(svm, i, false);
+        if (sched_vcpu_spread_apply(&svm->vcpus[i], -1))
+            log_debug("sched: cannot restore the affinity of %s", svm->vcpus[i].t.group);
+    }
 }
 
 /* Time on a CPU, up to date for a thread that is running now (schedstat's
@@ -169,14 +172,18 @@ static void flags_json(FILE *f, const char *key, const bool *v, unsigned n)
     fputc(']', f);
 }
 
-/* The host CPU the thread ran on last (field 39 of stat), -1: unknown. */
-static int vcpu_cpu(struct sched_vcpu *sv)
+/* The host CPU the thread ran on last (field 39 of stat), -1: unknown;
+ * *state its state letter (field 3), 0: unknown. */
+static int vcpu_cpu(struct sched_vcpu *sv, char *state)
 {
     char buf[512], *p;
     unsigned field = 3;
 
-    if (proc_pread(sv->stat_fd, buf, sizeof(buf)) <= 0 || !(p = strrchr(buf, ')')))
+    *state = 0;
+    if (proc_pread(sv->stat_fd, buf, sizeof(buf)) <= 0 || !(p = strrchr(buf, ')')) ||
+        p[1] != ' ')
         return -1;
+    *state = p[2];
     for (p += 2; *p && field < 39; p++)
         field += *p == ' ';
     return field == 39 ? atoi(p) : -1;
@@ -185,7 +192,7 @@ static int vcpu_cpu(struct sched_vcpu *sv)
 /* KVMM_COSCHED_TRACE: one line per tick and VM, the controller's own view
  * (and where the vCPU threads ran: whether the host kept them apart). */
 static void cosched_trace(struct sched_vm *svm, const uint64_t *progress,
-                          const bool *waiting, unsigned n, uint64_t now)
+                          const bool *waiting, const int *cpu, unsigned n, uint64_t now)
 {
     FILE *f = sched_g.cs_trace;
     bool held[COSCHED_VCPUS_MAX] = { false };
@@ -203,9 +210,12 @@ static void cosched_trace(struct sched_vm *svm, const uint64_t *progress,
     flags_json(f, "waiting", waiting, n);
     flags_json(f, "held", held, n);
     flags_json(f, "boosted", svm->cs.boosted, svm->cosched ? n : 0);
-    fputs(",\"cpu\":[", f);
+    fputs(",\"spread\":[", f);
+    for (unsigned i = 0; svm->cosched && i < n; i++)
+        fprintf(f, "%s%d", i ? "," : "", svm->cs.spread_from[i]);
+    fputs("],\"cpu\":[", f);
     for (unsigned i = 0; i < n; i++)
-        fprintf(f, "%s%d", i ? "," : "", vcpu_cpu(&svm->vcpus[i]));
+        fprintf(f, "%s%d", i ? "," : "", cpu[i]);
     fputs("]}\n", f);     /* flushed when full and at exit: a write per tick costs */
 }
 
@@ -235,22 +245,36 @@ static void cosched_tick(struct sched_vm *svm, uint64_t now)
 {
     uint64_t progress[COSCHED_VCPUS_MAX] = { 0 };
     bool waiting[COSCHED_VCPUS_MAX] = { false };
+    int cpu[COSCHED_VCPUS_MAX], on[COSCHED_VCPUS_MAX];
+    unsigned ncpus[COSCHED_VCPUS_MAX];
+    char state;
     bool baseline = !svm->cs_started;
     unsigned n = svm->n < COSCHED_VCPUS_MAX ? svm->n : COSCHED_VCPUS_MAX;
 
     if (baseline)
         svm->t0_ns = now;
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < n; i++) {
         progress[i] = vcpu_progress(svm, &svm->vcpus[i], now, baseline, &waiting[i]);
+        cpu[i] = vcpu_cpu(&svm->vcpus[i], &state);
+        /* Only a runnable thread occupies its CPU: a halted vCPU does
+         * not, nor a held one (its CPU is the laggard's to take). */
+        on[i] = state == 'R' ? cpu[i] : -1;
+        ncpus[i] = sched_vcpu_ncpus(&svm->vcpus[i]);
+    }
     svm->cs_started = true;
     if (!svm->cosched) {
-        cosched_trace(svm, progress, waiting, n, now);
+        cosched_trace(svm, progress, waiting, cpu, n, now);
         return;
     }
     svm->cs.can_boost = sched_g.use_cg && svm->groups && svm->boost_weight;
     cosched_step(&svm->cs, progress, waiting, now);
-    for (unsigned i = 0; i < n; i++)
+    cosched_spread(&svm->cs, progress, on, ncpus, now);
+    for (unsigned i = 0; i < n; i++) {
         boost_apply(svm, i, svm->cs.boosted[i]);
+        if (sched_vcpu_spread_apply(&svm->vcpus[i], svm->cs.spread_from[i]))
+            log_debug("sched: cannot %s the affinity of %s",
+                      svm->cs.spread_from[i] < 0 ? "restore" : "narrow", svm->vcpus[i].t.group);
+    }
     for (unsigned i = 0; i < n; i++) {
         struct sched_vcpu *sv = &svm->vcpus[i];
         bool want = svm->cs.held[i];
@@ -266,7 +290,7 @@ static void cosched_tick(struct sched_vm *svm, uint64_t now)
         if (want)
             vcpu_kick(vm_vcpu(svm->vm, i));  /* holds at its next exit */
     }
-    cosched_trace(svm, progress, waiting, n, now);
+    cosched_trace(svm, progress, waiting, cpu, n, now);
 }
 
 /* ---- adaptive weights -------------------------------------------------------- */
@@ -518,6 +542,7 @@ static cJSON *cosched_json(const struct sched_vm *svm)
     cJSON_AddBoolToObject(o, "cgroups", sched_g.use_cg && svm->groups);
     cJSON_AddNumberToObject(o, "boosts", (double)c->boosts);
     cJSON_AddNumberToObject(o, "boosted_ms", (double)boosted / 1e6);
+    cJSON_AddNumberToObject(o, "spreads", (double)c->spreads);
     for (unsigned i = 0; i < COSCHED_HIST_BUCKETS; i++) {
         cJSON *b = cJSON_CreateObject();
 

@@ -37,6 +37,8 @@ struct sched_vcpu {
     uint64_t wait_ns;               /* current runqueue wait, not yet in schedstat */
     int schedstat_fd, stat_fd;      /* the thread's /proc files, kept open; -1: none */
     pid_t fd_tid;                   /* ... for this thread */
+    uint64_t start_mask[SPEC_CPU_WORDS];    /* not pinned: its affinity at start */
+    int spread_cpu;                 /* host CPU it is kept off (co-scheduling), -1: none */
 };
 
 struct sched_vm {
@@ -94,7 +96,14 @@ void *sched_ctl_thread(void *arg);
 void sched_cosched_reset(struct sched_vm *svm);
 /* Close the vCPU threads' /proc files the co-scheduler keeps open. */
 void sched_cosched_files_close(struct sched_vm *svm);
-/* Release the VM's held vCPUs and drop its boosts. */
+/* Release the VM's held vCPUs, drop its boosts and undo its spreads. */
 void sched_release_holds(struct sched_vm *svm);
+/* How many host CPUs the vCPU's own mask allows: its pinning, or the
+ * affinity its thread started with (0: unknown). */
+unsigned sched_vcpu_ncpus(const struct sched_vcpu *sv);
+/* Keep the vCPU thread off host CPU `cpu` (its own mask less that CPU),
+ * or give it its own mask back (cpu < 0); nothing when that is already
+ * so.  Under sched_g.lock. */
+int sched_vcpu_spread_apply(struct sched_vcpu *sv, int cpu);
 
 #endif

@@ -335,6 +335,7 @@ def t_bad_arguments():
         q.ok("x-set-sched", {"coschedule": True, "max_skew_ms": 20})   # needs no cgroups
         cs = q.ok("x-query-sched")["vms"][0]["coschedule"]
         check(cs["enabled"] is True and cs["max_skew_ms"] == 20, "coschedule %r" % cs)
+        check(cs["spreads"] == 0, "spreads %r" % cs)
         check(cs["boost"] is False and cs["cgroups"] is False, "boost without cgroups %r" % cs)
         q.ok("x-set-sched", {"boost_weight": 0})    # holds only: needs no cgroups
         q.send_raw(b'{"execute": "query-status" "x"}\n')

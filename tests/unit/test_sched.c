@@ -545,6 +545,167 @@ static void test_cosched_single_and_bound(void **state)
 	assert_int_equal(cosched_hist_bound_ms(COSCHED_HIST_BUCKETS - 1), 0);
 }
 
+/* Spread: a vCPU more than half the bound behind that is on its
+ * sibling's CPU is moved off that CPU, once per move, and the move is
+ * re-aimed when the host puts the pair together again elsewhere. */
+static void test_cosched_spread_same_cpu(void **state)
+{
+	struct cosched c;
+	uint64_t p[2] = { 8 * MS, 0 };
+	bool waiting[2] = { false, true };
+	int cpu[2] = { 3, 3 };
+	unsigned ncpus[2] = { 4, 4 };
+
+	(void)state;
+	cosched_init(&c, 2, 10 * MS);
+	assert_int_equal(c.spread_from[0], -1);
+	assert_int_equal(c.spread_from[1], -1);
+	cosched_step(&c, p, waiting, 0);
+	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 0), 1);
+	assert_int_equal(c.spread_from[0], -1);         /* the leader stays */
+	assert_int_equal(c.spread_from[1], 3);          /* the laggard leaves CPU 3 */
+	assert_int_equal(c.spreads, 1);
+	/* still seen on CPU 3 (it has not run since): no second move */
+	cosched_step(&c, p, waiting, MS);
+	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, MS), 0);
+	assert_int_equal(c.spreads, 1);
+	/* on CPU 2 alone: the move stands */
+	cpu[1] = 2;
+	waiting[1] = false;
+	cosched_step(&c, p, waiting, 2 * MS);
+	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 2 * MS), 0);
+	assert_int_equal(c.spread_from[1], 3);
+	/* the host moves the leader onto CPU 2 too: the laggard leaves that */
+	cpu[0] = 2;
+	cosched_step(&c, p, waiting, 3 * MS);
+	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 3 * MS), 1);
+	assert_int_equal(c.spread_from[1], 2);
+	assert_int_equal(c.spread_from[0], -1);
+	assert_int_equal(c.spreads, 2);
+	/* a new mask (x-set-vcpu-affinity) replaces the move */
+	cosched_unspread(&c, 1);
+	assert_int_equal(c.spread_from[1], -1);
+	cosched_release_all(&c, 4 * MS);
+	assert_int_equal(c.spread_from[1], -1);
+}
+
+/* No move: vCPUs on different CPUs, a laggard pinned to one CPU, a CPU
+ * not known, a lag within half the bound, a single vCPU. */
+static void test_cosched_spread_none(void **state)
+{
+	struct cosched c;
+	uint64_t p[2] = { 8 * MS, 0 };
+	bool waiting[2] = { false, true };
+	int cpu[2] = { 0, 1 };
+	unsigned ncpus[2] = { 2, 2 };
+
+	(void)state;
+	cosched_init(&c, 2, 10 * MS);
+	cosched_step(&c, p, waiting, 0);
+	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 0), 0);      /* apart */
+	cpu[1] = 0;
+	ncpus[1] = 1;
+	cosched_step(&c, p, waiting, MS);
+	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, MS), 0);     /* pinned */
+	ncpus[1] = 2;
+	cpu[1] = -1;
+	cosched_step(&c, p, waiting, 2 * MS);
+	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 2 * MS), 0); /* unknown */
+	cpu[1] = 0;
+	p[1] = 3 * MS;                                                  /* 5 ms: not more */
+	cosched_step(&c, p, waiting, 3 * MS);
+	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 3 * MS), 0);
+	assert_int_equal(c.spreads, 0);
+	assert_int_equal(c.spread_from[0], -1);
+	assert_int_equal(c.spread_from[1], -1);
+	p[1] = 0;                                                       /* now it is */
+	cosched_step(&c, p, waiting, 4 * MS);
+	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 4 * MS), 1);
+	cosched_init(&c, 1, 10 * MS);
+	cosched_step(&c, p, waiting, 0);
+	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 0), 0);
+}
+
+/* Three vCPUs: both laggards leave the leader's CPU; two laggards that
+ * share one CPU without the leader are parted by moving one. */
+static void test_cosched_spread_three(void **state)
+{
+	struct cosched c;
+	uint64_t p[3] = { 0, 1 * MS, 9 * MS };
+	bool waiting[3] = { true, true, false };
+	int cpu[3] = { 5, 5, 5 };
+	unsigned ncpus[3] = { 8, 8, 8 };
+
+	(void)state;
+	cosched_init(&c, 3, 10 * MS);
+	cosched_step(&c, p, waiting, 0);
+	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 0), 2);
+	assert_int_equal(c.spread_from[0], 5);
+	assert_int_equal(c.spread_from[1], 5);
+	assert_int_equal(c.spread_from[2], -1);
+	cosched_init(&c, 3, 10 * MS);
+	cpu[2] = 6;
+	cosched_step(&c, p, waiting, 0);
+	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 0), 1);
+	assert_int_equal(c.spread_from[0], 5);
+	assert_int_equal(c.spread_from[1], -1);
+	assert_int_equal(c.spreads, 1);
+}
+
+/* Moves end when the VM is calm again: the skew within a quarter of the
+ * bound for COSCHED_CALM_BOUNDS bounds, the moment the boost ends (and
+ * the same without boosts). */
+static void spread_release_run(bool boost)
+{
+	struct cosched c;
+	uint64_t p[2] = { 8 * MS, 0 };
+	bool waiting[2] = { false, true };
+	int cpu[2] = { 1, 1 };
+	unsigned ncpus[2] = { 2, 2 };
+	uint64_t calm = COSCHED_CALM_BOUNDS * 10 * MS;
+
+	cosched_init(&c, 2, 10 * MS);
+	c.can_boost = boost;
+	cosched_step(&c, p, waiting, 0);
+	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 0), 1);
+	assert_int_equal(c.boosted[1], boost);
+	cpu[1] = 0;
+	p[1] = 4 * MS;                          /* 4 ms behind: not calm yet */
+	cosched_step(&c, p, waiting, MS);
+	cosched_spread(&c, p, cpu, ncpus, MS);
+	assert_int_equal(c.spread_from[1], 1);
+	p[1] = 7 * MS;                          /* 1 ms: calm from here */
+	waiting[1] = false;
+	cosched_step(&c, p, waiting, 2 * MS);
+	cosched_spread(&c, p, cpu, ncpus, 2 * MS);
+	cosched_step(&c, p, waiting, 2 * MS + calm - 1);
+	cosched_spread(&c, p, cpu, ncpus, 2 * MS + calm - 1);
+	assert_int_equal(c.spread_from[1], 1);
+	assert_int_equal(c.boosted[1], boost);
+	cosched_step(&c, p, waiting, 2 * MS + calm);
+	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 2 * MS + calm), 0);
+	assert_int_equal(c.spread_from[0], -1);
+	assert_int_equal(c.spread_from[1], -1);
+	assert_false(c.boosted[1]);
+	assert_int_equal(c.spreads, 1);
+	/* behind and together again: a new move */
+	p[1] = 0;
+	cpu[1] = 1;
+	cosched_step(&c, p, waiting, 3 * MS + calm);
+	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 3 * MS + calm), 1);
+	assert_int_equal(c.spreads, 2);
+	/* co-scheduling off or the VM gone: every move released */
+	cosched_release_all(&c, 4 * MS + calm);
+	assert_int_equal(c.spread_from[1], -1);
+}
+
+static void test_cosched_spread_release(void **state)
+{
+	(void)state;
+	spread_release_run(true);
+	spread_release_run(false);
+}
+
 /* ---- cgroup layout over fake trees --------------------------------------------- */
 
 static char root[PATH_MAX];
@@ -844,6 +1005,10 @@ int main(void)
 		cmocka_unit_test(test_cosched_boost_vs_holds),
 		cmocka_unit_test(test_cosched_boost_release),
 		cmocka_unit_test(test_cosched_single_and_bound),
+		cmocka_unit_test(test_cosched_spread_same_cpu),
+		cmocka_unit_test(test_cosched_spread_none),
+		cmocka_unit_test(test_cosched_spread_three),
+		cmocka_unit_test(test_cosched_spread_release),
 		TREE(test_cgroup_v1_layout),
 		TREE(test_cgroup_v2_layout),
 		TREE(test_cgroup_errors),
