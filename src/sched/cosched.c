@@ -91,6 +91,16 @@ static void boost_update(struct cosched *c, uint64_t skew, uint64_t now)
         c->boosted[i] = on;
 }
 
+/* A hold starts one controller tick (a quarter bound) before the bound:
+ * the spread grows for up to a tick before the controller sees it, and
+ * for as long again before the held vCPU leaves the guest, so a hold that
+ * waited for the bound itself would let the skew pass it most times it
+ * is reached. */
+static uint64_t cosched_hold_at(const struct cosched *c)
+{
+    return c->max_skew_ns - c->max_skew_ns / 4;
+}
+
 /* vCPU i is ahead of the slowest (lag) by `ahead`: hold it, release it,
  * or leave it. */
 static void hold_update(struct cosched *c, unsigned i, unsigned lag, uint64_t ahead,
@@ -105,7 +115,7 @@ static void hold_update(struct cosched *c, unsigned i, unsigned lag, uint64_t ah
             c->timeouts++;
             c->cooldown_until[i] = now + c->max_skew_ns;
         }
-    } else if (i != lag && ahead > c->max_skew_ns && now >= c->cooldown_until[i]) {
+    } else if (i != lag && ahead > cosched_hold_at(c) && now >= c->cooldown_until[i]) {
         /* Boosted, a laggard that runs closes the gap while its sibling
          * is held.  One that waits would be pulled onto the held vCPU's
          * idle CPU, and the released vCPU would queue behind it there:
