@@ -11,6 +11,8 @@
 # 125 when the test host itself fails.
 #
 # COMMAND's stdout and stderr both arrive on our stdout (one serial console).
+# KVMM_TESTHOST_LOGLEVEL (default 0) sets the test host kernel's console
+# log level, to see its own messages while diagnosing it.
 # --timeout SECS   kill the VM after SECS (default 600; 0 = none, the default
 #                  with --interactive)
 # --interactive    connect this terminal to COMMAND (Ctrl-] x kills the VM)
@@ -90,7 +92,7 @@ b64() { printf %s "$1" | base64 -w0; }
 qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu EPYC,+svm,+npt -smp 2 -m 4G
       -M q35 -nic none -no-reboot -display none -vga none
       -kernel "$kernel" -initrd "$img"
-      -append "console=ttyS0 quiet loglevel=0 panic=-1 kvmm.repo=$(b64 "$repo") kvmm.run=$(b64 "$run")"
+      -append "console=ttyS0 quiet loglevel=${KVMM_TESTHOST_LOGLEVEL:-0} panic=-1 kvmm.repo=$(b64 "$repo") kvmm.run=$(b64 "$run")"
       -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
       -virtfs "local,path=${repo//,/,,},mount_tag=repo,security_model=none,multidevs=remap")
 tmo=()

@@ -233,8 +233,8 @@ sec = []
 sec.append("## virtio\n")
 sec.append("""**Method.** `bench/virtio.sh` boots one guest under kvmm and under QEMU
 (q35, virtio-pci, no vhost), interleaved (kvmm, QEMU, kvmm, …) for %d
-round(s) with results in the same session (see the notes below for rounds
-that stalled); each measure is the median over the rounds,
+round(s) with results (each round's VMs in one session of the environment
+below; see the notes for rounds that stalled); each measure is the median over the rounds,
 and the ratio of the medians is what the goals compare. The Debian cloud
 kernel `%s` with `build/bench/initramfs-bench.cpio` (the test guest's
 initramfs plus fio and iperf3 and their shared libraries from this host,
