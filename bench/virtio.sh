@@ -18,7 +18,7 @@
 # While a VM runs, the host reads its KVM exit counters (debugfs) and the
 # VMM's own CPU time at each run's start and end (bench/virtio/watch.sh).
 # fio on the host, on the same image and loop device, gives the ceiling.
-# BENCH_VIRTIO_NET=0 leaves out the network runs.
+# BENCH_VIRTIO_NET=0 leaves out the network runs and the NIC.
 #
 # Where this host's /dev/kvm cannot boot Linux, each round runs inside its
 # own test host VM session (scripts/testhost.sh); a session that dies is
@@ -107,6 +107,9 @@ inner() {
         host_fio seqwrite-vdb "$loopdev" 1 --rw=write --bs=1M --iodepth=8
     } >"$OUT/host.log"
 
+    # BENCH_VIRTIO_NET=0: no NIC at all, for either VMM.
+    local nic_k=() nic_q=()
+    [ "$NET" = 0 ] || nic_k=(--net "tap=$TAP") nic_q=(-netdev "tap,id=n0,ifname=$TAP,script=no,downscript=no,vhost=off" -device virtio-net-pci,netdev=n0)
     cmdline="console=ttyS0 quiet kvmm.test=script kvmm.cmd=$(printf 'virtio-bench %s %s %s %s\n' "$HOST_IP" "$GUEST_IP" "$SECS" "$NET" | base64 -w0)"
     for round in ${ROUNDS//,/ }; do
     for vmm in "${VMMS[@]}"; do
@@ -123,7 +126,7 @@ inner() {
             *) set -- env KVMM_LOG=info ${var:+"$var"} "$bin" run --kernel "$work/vmlinuz" --initrd "$work/initrd" \
                       --cpus "$CPUS" --memory "$RAM_MIB" --console stdio \
                       --disk "$work/disk.img,cache=writeback$opts" --disk "$loopdev,cache=none$opts" \
-                      --net "tap=$TAP" --cmdline "$cmdline" ;;
+                      "${nic_k[@]}" --cmdline "$cmdline" ;;
         esac
         case $vmm in
             qemu) set -- "$qemu" -M q35 -accel kvm -cpu host -smp "$CPUS" -m "$RAM_MIB" \
@@ -132,9 +135,7 @@ inner() {
                       -drive "file=$work/disk.img,if=none,id=d0,format=raw,aio=io_uring,cache=writeback" \
                       -device virtio-blk-pci,drive=d0 \
                       -drive "file=$loopdev,if=none,id=d1,format=raw,aio=io_uring,cache=none" \
-                      -device virtio-blk-pci,drive=d1 \
-                      -netdev "tap,id=n0,ifname=$TAP,script=no,downscript=no,vhost=off" \
-                      -device virtio-net-pci,netdev=n0 ;;
+                      -device virtio-blk-pci,drive=d1 "${nic_q[@]}" ;;
         esac
         [ "$vmm" = qemu ] || [ "$vmm" = kvmm ] || [ -z "$opts" ] || echo "$vmm: disk options $opts ${var:+, $var}" >>"$OUT/notes.txt"
         printf '%q ' "$@" | sed "s|$work|\$WORK|g; s|$loopdev|/dev/loopN|g; s|kvmm.cmd=[^ ]*|kvmm.cmd=…|" >"$OUT/$vmm.argv"
