@@ -120,7 +120,7 @@ inner() {
         esac
         log=$OUT/$vmm.$round.log
         # A round run again after its test host session died: keep what finished.
-        [ "$(grep -c '^BENCH-RESULT' "$log" 2>/dev/null)" -lt "$WANT" ] || continue
+        [ -s "$log" ] && [ "$(grep -c '^BENCH-RESULT' "$log")" -ge "$WANT" ] && continue
         case $vmm in
             qemu) ;;
             *) set -- env KVMM_LOG=info ${var:+"$var"} "$bin" run --kernel "$work/vmlinuz" --initrd "$work/initrd" \
