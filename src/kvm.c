@@ -64,19 +64,6 @@ static int kvm_cpuid_fetch(struct kvm_host *host)
     return -E2BIG;
 }
 
-/* Features KVM emulates but leaves out of KVM_GET_SUPPORTED_CPUID because
- * they need the in-kernel local APIC, which every kvmm VM has: the
- * TSC-deadline timer (CPUID.1:ECX[24]).  Without it a guest programs its
- * local APIC timer in one-shot mode (a count register write per tick). */
-static void kvm_cpuid_add_emulated(struct kvm_host *host)
-{
-    if (kvm_check_extension(host->fd, KVM_CAP_TSC_DEADLINE_TIMER) <= 0)
-        return;
-    for (unsigned i = 0; i < host->cpuid->nent; i++)
-        if (host->cpuid->entries[i].function == 1)
-            host->cpuid->entries[i].ecx |= 1u << 24;
-}
-
 int kvm_host_open(struct kvm_host *host, char *err, size_t errlen)
 {
     int ret;
@@ -103,7 +90,6 @@ int kvm_host_open(struct kvm_host *host, char *err, size_t errlen)
         goto out_close;
     }
     host->pvm = path_exists("/sys/module/kvm_pvm");
-    kvm_cpuid_add_emulated(host);
     return 0;
 
 out_close:
