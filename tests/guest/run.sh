@@ -1,12 +1,14 @@
 #!/bin/bash
 # Linux-guest tier.  On a host whose KVM can boot Linux the suite runs here;
-# otherwise the whole suite runs inside one test host VM (scripts/testhost.sh).
+# otherwise it runs inside the test host VM (scripts/testhost.sh), one
+# session per part of the suite (boot, virtio, net, ctl, introspect).
 #
-# The emulated test host can freeze as a whole (its nested guests and its
-# own clock stop; seen under QEMU as the nested VMM too).  A frozen test
-# host prints nothing, so a suite silent for KVMM_GUEST_STALL seconds (540)
-# is stopped and run again once in a fresh test host, loudly (a RETRY line,
-# counted in the summary); only the last attempt's results count.
+# The emulated test host can reset or freeze as a whole (its nested guests
+# and its own clock stop; seen under QEMU as the nested VMM too).  A part
+# whose test host resets, times out, or prints nothing for KVMM_GUEST_STALL
+# seconds (540) is run again in a fresh test host, up to twice, loudly (a
+# RETRY line, counted in the summary); only its last attempt's results
+# count, and no part starts a retry after KVMM_GUEST_BUDGET seconds (2400).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -19,12 +21,17 @@ stall=${KVMM_GUEST_STALL:-540}
 out=$(mktemp /tmp/kvmm-guest-tier.XXXXXX)
 trap 'rm -f "$out"' EXIT
 
-# attempt: run the suite in a test host with its output in $out; 124 when
-# it timed out or went silent.
+budget=${KVMM_GUEST_BUDGET:-2400}
+t0=$SECONDS
+all=$(mktemp /tmp/kvmm-guest-all.XXXXXX)
+trap 'rm -f "$out" "$all"' EXIT
+
+# attempt PART: run that part of the suite in a test host with its output
+# in $out; 124 when it timed out or went silent, 125 when the test host failed.
 attempt() {
     local pid size last=-1 quiet=0 rc=0
     : >"$out"
-    scripts/testhost.sh --timeout 1500 -- bash tests/guest/suite.sh >"$out" 2>&1 &
+    scripts/testhost.sh --timeout 1200 -- bash tests/guest/suite.sh "$1" >"$out" 2>&1 &
     pid=$!
     while kill -0 "$pid" 2>/dev/null; do
         sleep 5
@@ -45,18 +52,25 @@ attempt() {
     return "$rc"
 }
 
-rc=0
-attempt || rc=$?
-if [ "$rc" -ge 124 ]; then
-    echo "RETRY: guest tier: the test host VM failed, froze or timed out (status $rc) after: $(grep -E '^(PASS|FAIL) ' "$out" | tail -n 1)" >&2
-    mkdir -p build
-    echo "$(date -u +%FT%TZ) guest tier: test host status $rc; suite rerun" >>build/test-retries.log
-    sed 's/^/  | /' "$out" | tail -n 20 >&2
-    rc=0
-    attempt || rc=$?
-fi
-cat "$out"
-if [ "$rc" -ge 124 ]; then
-    echo "FAIL guest-tier: the test host VM failed or timed out (status $rc)"
-fi
-exit "$rc"
+status=0
+for part in boot virtio net ctl introspect; do
+    for try in 1 2 3; do
+        rc=0
+        attempt "$part" || rc=$?
+        [ "$rc" -ge 124 ] || break
+        [ "$try" -lt 3 ] && [ $((SECONDS - t0)) -lt "$budget" ] || break
+        echo "RETRY: guest tier, $part: the test host VM failed, froze or timed out (status $rc) after: $(grep -E '^(PASS|FAIL) ' "$out" | tail -n 1)" >&2
+        mkdir -p build
+        echo "$(date -u +%FT%TZ) guest tier, $part: test host status $rc; part rerun" >>build/test-retries.log
+        sed 's/^/  | /' "$out" | tail -n 20 >&2
+    done
+    cat "$out" >>"$all"
+    if [ "$rc" -ge 124 ]; then
+        echo "FAIL guest-tier-$part: the test host VM failed or timed out (status $rc)" >>"$all"
+        status=$rc
+    elif [ "$rc" != 0 ]; then
+        status=$rc
+    fi
+done
+cat "$all"
+exit "$status"
