@@ -18,11 +18,9 @@ fi
 echo "guest tests: this host's /dev/kvm cannot boot Linux; running them inside the test host VM" >&2
 
 stall=${KVMM_GUEST_STALL:-540}
-out=$(mktemp /tmp/kvmm-guest-tier.XXXXXX)
-trap 'rm -f "$out"' EXIT
-
 budget=${KVMM_GUEST_BUDGET:-2400}
 t0=$SECONDS
+out=$(mktemp /tmp/kvmm-guest-tier.XXXXXX)
 all=$(mktemp /tmp/kvmm-guest-all.XXXXXX)
 trap 'rm -f "$out" "$all"' EXIT
 
