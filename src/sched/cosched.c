@@ -57,8 +57,19 @@ static void hist_add(struct cosched *c, uint64_t skew_ns)
 
 static void release(struct cosched *c, unsigned i, uint64_t now)
 {
+    uint64_t from = c->stopped[i] ? c->stopped_at[i] : now;
+
     c->held[i] = false;
-    c->held_ns += now - c->hold_since[i];
+    c->held_ns += now > from ? now - from : 0;
+    c->stopped[i] = false;
+}
+
+void cosched_hold_entered(struct cosched *c, unsigned i, uint64_t at)
+{
+    if (i < c->n && c->held[i] && !c->stopped[i]) {
+        c->stopped[i] = true;
+        c->stopped_at[i] = at;
+    }
 }
 
 /* Boost the VM's vCPUs while one is more than half a bound behind the
@@ -101,6 +112,11 @@ static uint64_t cosched_hold_at(const struct cosched *c)
     return c->max_skew_ns - c->max_skew_ns / 4;
 }
 
+uint64_t cosched_hold_pending_ns(const struct cosched *c)
+{
+    return COSCHED_HOLD_PENDING_BOUNDS * c->max_skew_ns;
+}
+
 /* vCPU i is ahead of the slowest (lag) by `ahead`: hold it, release it,
  * or leave it. */
 static void hold_update(struct cosched *c, unsigned i, unsigned lag, uint64_t ahead,
@@ -110,9 +126,13 @@ static void hold_update(struct cosched *c, unsigned i, unsigned lag, uint64_t ah
         if (ahead <= c->max_skew_ns / 2) {
             release(c, i, now);
             c->useful++;
-        } else if (now - c->hold_since[i] >= c->max_hold_ns) {
+        } else if (c->stopped[i] ? now - c->stopped_at[i] >= c->max_hold_ns :
+                   now - c->hold_since[i] >= cosched_hold_pending_ns(c)) {
+            if (c->stopped[i])
+                c->timeouts++;
+            else
+                c->lapsed++;
             release(c, i, now);
-            c->timeouts++;
             c->cooldown_until[i] = now + c->max_skew_ns;
         }
     } else if (i != lag && ahead > cosched_hold_at(c) && now >= c->cooldown_until[i]) {
@@ -125,6 +145,7 @@ static void hold_update(struct cosched *c, unsigned i, unsigned lag, uint64_t ah
         if (c->can_boost ? c->boosted[lag] && !waiting[lag] : waiting[lag]) {
             c->held[i] = true;
             c->hold_since[i] = now;
+            c->stopped[i] = false;
             c->costops++;
         } else {
             c->skipped++;

@@ -22,6 +22,11 @@
  * (useful) or after max_hold = max_skew (a timeout, after which the vCPU
  * runs for at least max_skew before it can be held again: a laggard that
  * cannot get a CPU at all costs its siblings at most half their time).
+ * max_hold counts from the moment the vCPU actually stopped (the caller
+ * reports it, cosched_hold_entered): getting a running vCPU out of the
+ * guest can take longer than max_hold on a busy host, and a hold timed
+ * from the decision would lapse before it began.  A hold the vCPU has not
+ * reached within COSCHED_HOLD_PENDING_BOUNDS bounds lapses.
  *
  * Spreading keeps the laggard off its sibling's CPU: a vCPU more than
  * max_skew/2 behind the fastest (what starts a boost) that is runnable
@@ -40,13 +45,16 @@
 #define COSCHED_VCPUS_MAX 255
 #define COSCHED_HIST_BUCKETS 8
 #define COSCHED_CALM_BOUNDS 10      /* a boost ends after this many bounds of calm */
+#define COSCHED_HOLD_PENDING_BOUNDS 4   /* a hold not reached by then lapses */
 
 struct cosched {
     unsigned n;
     uint64_t max_skew_ns, max_hold_ns;
     bool can_boost;         /* set by the caller: boosts raise a vCPU's share */
     bool held[COSCHED_VCPUS_MAX];
-    uint64_t hold_since[COSCHED_VCPUS_MAX];
+    uint64_t hold_since[COSCHED_VCPUS_MAX];         /* the decision */
+    bool stopped[COSCHED_VCPUS_MAX];                /* the held vCPU has stopped... */
+    uint64_t stopped_at[COSCHED_VCPUS_MAX];         /* ... at this time */
     uint64_t cooldown_until[COSCHED_VCPUS_MAX];
     bool boosted[COSCHED_VCPUS_MAX];                /* all or none */
     uint64_t boost_since;
@@ -57,6 +65,7 @@ struct cosched {
     uint64_t samples, costops, max_skew_seen_ns;
     uint64_t useful;        /* holds that ended with the holder back near the laggard */
     uint64_t timeouts;      /* holds that ended at max_hold */
+    uint64_t lapsed;        /* holds the vCPU never reached */
     uint64_t skipped;       /* ticks a vCPU was ahead but its laggard gave no reason to hold */
     uint64_t held_ns;       /* summed over vCPUs */
     uint64_t boosts, boosted_ns;    /* boosts of the VM, and their time */
@@ -81,6 +90,10 @@ unsigned cosched_step(struct cosched *c, const uint64_t *progress, const bool *w
  * vCPUs it moved this tick. */
 unsigned cosched_spread(struct cosched *c, const uint64_t *progress, const int *cpu,
                         const unsigned *ncpus, uint64_t now);
+/* vCPU i, held, stopped at `at` (ns, same clock): its max_hold starts. */
+void cosched_hold_entered(struct cosched *c, unsigned i, uint64_t at);
+/* How long a hold may wait for its vCPU to stop before it lapses. */
+uint64_t cosched_hold_pending_ns(const struct cosched *c);
 /* Forget vCPU i's move (its mask was set anew: the new mask wins). */
 void cosched_unspread(struct cosched *c, unsigned i);
 /* Release every hold, boost and move (controller switched off, VM gone). */

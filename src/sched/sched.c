@@ -516,21 +516,28 @@ void sched_io_thread_start(struct vm *vm)
 
 /* Sleep (never spin) while the co-scheduler holds this vCPU: its host CPU
  * goes idle, so the host can run a waiting sibling there.  The hold ends
- * when the controller releases it or at its deadline, whichever is first,
- * so a slow controller cannot stretch it. */
+ * when the controller releases it, hold_len after the vCPU first stopped
+ * for it, or at its deadline, whichever is first, so a slow controller
+ * cannot stretch it; the controller times the hold from that first stop
+ * too (cosched_hold_entered). */
 void sched_vcpu_hold_point(struct vcpu *vcpu)
 {
     struct sched_vcpu *sv = vcpu->sched;
     struct sched_vm *svm;
-    uint64_t t0, until, now;
+    uint64_t t0, until, now, entered = 0;
 
     if (!sv || !atomic_load(&sv->hold))
         return;
     svm = sv->svm;
     t0 = now = sched_now_ns();
+    if (!atomic_compare_exchange_strong(&sv->hold_entered_ns, &entered, t0))
+        t0 = entered;           /* back for a hold it already began */
     until = atomic_load(&sv->hold_until_ns);
+    if (t0 + atomic_load(&sv->hold_len_ns) < until)
+        until = t0 + atomic_load(&sv->hold_len_ns);
     if (now >= until)
         return;
+    t0 = now;
     atomic_fetch_add(&sv->holds, 1);
     atomic_store(&sv->hold_t0_ns, t0);
     pthread_mutex_lock(&svm->hold_lock);

@@ -267,6 +267,12 @@ static void cosched_tick(struct sched_vm *svm, uint64_t now)
         return;
     }
     svm->cs.can_boost = sched_g.use_cg && svm->groups && svm->boost_weight;
+    for (unsigned i = 0; i < n; i++) {     /* holds start when the vCPU stops */
+        uint64_t at = atomic_load(&svm->vcpus[i].hold_entered_ns);
+
+        if (svm->cs.held[i] && at)
+            cosched_hold_entered(&svm->cs, i, at);
+    }
     cosched_step(&svm->cs, progress, waiting, now);
     cosched_spread(&svm->cs, progress, on, ncpus, now);
     for (unsigned i = 0; i < n; i++) {
@@ -282,8 +288,12 @@ static void cosched_tick(struct sched_vm *svm, uint64_t now)
         if (want == atomic_load(&sv->hold))
             continue;
         pthread_mutex_lock(&svm->hold_lock);
-        if (want)
-            atomic_store(&sv->hold_until_ns, now + svm->cs.max_hold_ns);
+        if (want) {
+            atomic_store(&sv->hold_entered_ns, 0);
+            atomic_store(&sv->hold_len_ns, svm->cs.max_hold_ns);
+            atomic_store(&sv->hold_until_ns,
+                         now + cosched_hold_pending_ns(&svm->cs) + svm->cs.max_hold_ns);
+        }
         atomic_store(&sv->hold, want);
         pthread_cond_broadcast(&svm->hold_cond);
         pthread_mutex_unlock(&svm->hold_lock);
@@ -525,7 +535,8 @@ static cJSON *cosched_json(const struct sched_vm *svm)
     uint64_t now = sched_now_ns(), held = c->held_ns, boosted = c->boosted_ns;
 
     for (unsigned i = 0; i < c->n; i++)        /* the holds and boost in progress */
-        held += c->held[i] ? now - c->hold_since[i] : 0;
+        held += c->held[i] && c->stopped[i] && now > c->stopped_at[i] ?
+                now - c->stopped_at[i] : 0;
     boosted += c->n && c->boosted[0] ? now - c->boost_since : 0;
 
     cJSON_AddBoolToObject(o, "enabled", svm->cosched);
@@ -534,6 +545,7 @@ static cJSON *cosched_json(const struct sched_vm *svm)
     cJSON_AddNumberToObject(o, "costops", (double)c->costops);
     cJSON_AddNumberToObject(o, "useful", (double)c->useful);
     cJSON_AddNumberToObject(o, "timeouts", (double)c->timeouts);
+    cJSON_AddNumberToObject(o, "lapsed", (double)c->lapsed);
     cJSON_AddNumberToObject(o, "skipped", (double)c->skipped);
     cJSON_AddNumberToObject(o, "max_skew_seen_ms", (double)c->max_skew_seen_ns / 1e6);
     cJSON_AddNumberToObject(o, "held_ms", (double)held / 1e6);

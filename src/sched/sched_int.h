@@ -29,6 +29,8 @@ struct sched_vcpu {
     struct sched_thread t;
     atomic_bool hold;               /* the co-scheduler wants it held */
     _Atomic uint64_t hold_until_ns; /* ... but no longer than this */
+    _Atomic uint64_t hold_len_ns;   /* ... nor longer than this once stopped */
+    _Atomic uint64_t hold_entered_ns;   /* it first stopped for this hold, 0: not yet */
     _Atomic uint64_t hold_t0_ns;    /* when the current hold began, 0: none */
     _Atomic uint64_t held_ns;       /* time spent held, by the vCPU thread */
     _Atomic uint64_t holds;

@@ -23,6 +23,18 @@
 
 #define MS 1000000ull
 
+/* One controller tick in a model where a vCPU the controller holds stops
+ * at once (the caller reports the stop, as the vCPU thread would). */
+static unsigned step(struct cosched *c, const uint64_t *p, const bool *waiting, uint64_t now)
+{
+	unsigned held = cosched_step(c, p, waiting, now);
+
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->held[i])
+			cosched_hold_entered(c, i, now);
+	return held;
+}
+
 /* ---- weight <-> shares ---------------------------------------------------- */
 
 static void test_weight_anchors(void **state)
@@ -295,7 +307,7 @@ static void test_cosched_useful_hold(void **state)
 		bool preempted = now > 10 * MS && now <= 60 * MS;
 		bool was_held = c.held[0];
 
-		cosched_step(&c, p, waiting, now);
+		step(&c, p, waiting, now);
 		assert_false(c.held[1]);        /* the laggard is never held */
 		assert_false(c.boosted[0] || c.boosted[1]);
 		if (c.held[0] && !was_held)
@@ -338,7 +350,7 @@ static void timeout_run(bool boost)
 	for (uint64_t now = 0; now < 200 * MS; now += tick) {
 		bool was_held = c.held[0];
 
-		cosched_step(&c, p, waiting, now);
+		step(&c, p, waiting, now);
 		assert_int_equal(c.boosted[1], boost);
 		assert_int_equal(c.boosted[0], boost);
 		if (c.held[0] && !was_held)
@@ -385,19 +397,19 @@ static void test_cosched_laggard_not_waiting(void **state)
 
 	(void)state;
 	cosched_init(&c, 2, 10 * MS);
-	assert_int_equal(cosched_step(&c, p, waiting, 0), 0);
-	assert_int_equal(cosched_step(&c, p, waiting, MS), 0);
+	assert_int_equal(step(&c, p, waiting, 0), 0);
+	assert_int_equal(step(&c, p, waiting, MS), 0);
 	assert_int_equal(c.costops, 0);
 	assert_int_equal(c.skipped, 2);
 	waiting[1] = true;
-	assert_int_equal(cosched_step(&c, p, waiting, 2 * MS), 1);
+	assert_int_equal(step(&c, p, waiting, 2 * MS), 1);
 	/* the laggard runs on the freed CPU: the hold lasts until the holder
 	 * is back within half the bound */
 	waiting[1] = false;
 	p[1] = 40 * MS;
-	assert_int_equal(cosched_step(&c, p, waiting, 3 * MS), 1);
+	assert_int_equal(step(&c, p, waiting, 3 * MS), 1);
 	p[1] = 45 * MS;
-	assert_int_equal(cosched_step(&c, p, waiting, 4 * MS), 0);
+	assert_int_equal(step(&c, p, waiting, 4 * MS), 0);
 	assert_int_equal(c.useful, 1);
 	assert_int_equal(c.held_ns, 2 * MS);
 	assert_int_equal(c.timeouts, 0);
@@ -416,7 +428,7 @@ static uint64_t boost_run(struct cosched *c, uint64_t *p, uint64_t tick, uint64_
 	for (uint64_t now = 0; now < until; now += tick) {
 		uint64_t spread;
 
-		cosched_step(c, p, waiting, now);
+		step(c, p, waiting, now);
 		assert_false(c->held[1]);
 		assert_int_equal(c->boosted[0], c->boosted[1]);     /* the VM as one */
 		held += c->held[0];
@@ -489,38 +501,76 @@ static void test_cosched_boost_release(void **state)
 	(void)state;
 	cosched_init(&c, 3, 10 * MS);
 	c.can_boost = true;
-	assert_int_equal(cosched_step(&c, p, waiting, 0), 0);
+	assert_int_equal(step(&c, p, waiting, 0), 0);
 	assert_true(c.boosted[0] && c.boosted[1] && c.boosted[2]);      /* 7 ms > 5, < 7.5 */
 	p[1] = 3 * MS;                          /* 4 ms behind: still boosted */
-	cosched_step(&c, p, waiting, MS);
+	step(&c, p, waiting, MS);
 	assert_true(c.boosted[0] && c.boosted[1] && c.boosted[2]);
 	p[1] = 5 * MS;                          /* 2 ms behind: calm, but not for long */
-	cosched_step(&c, p, waiting, 2 * MS);
-	cosched_step(&c, p, waiting, 2 * MS + calm - 1);
+	step(&c, p, waiting, 2 * MS);
+	step(&c, p, waiting, 2 * MS + calm - 1);
 	assert_true(c.boosted[0] && c.boosted[1] && c.boosted[2]);
-	cosched_step(&c, p, waiting, 2 * MS + calm);
+	step(&c, p, waiting, 2 * MS + calm);
 	assert_false(c.boosted[0] || c.boosted[1] || c.boosted[2]);
 	assert_int_equal(c.boosted_ns, 2 * MS + calm);
 	p[1] = 11 * MS;                         /* 4 ms: not enough to start one */
-	cosched_step(&c, p, waiting, 3 * MS + calm);
+	step(&c, p, waiting, 3 * MS + calm);
 	assert_false(c.boosted[0]);
 	p[1] = 14 * MS;                         /* now vCPUs 0 and 2 lag by 7 ms */
-	cosched_step(&c, p, waiting, 4 * MS + calm);
+	step(&c, p, waiting, 4 * MS + calm);
 	assert_true(c.boosted[0] && c.boosted[1] && c.boosted[2]);
 	assert_int_equal(c.boosts, 2);
 	/* boosts off (no cgroups any more): dropped at the next step */
 	c.can_boost = false;
-	cosched_step(&c, p, waiting, 5 * MS + calm);
+	step(&c, p, waiting, 5 * MS + calm);
 	assert_false(c.boosted[0] || c.boosted[1] || c.boosted[2]);
 	assert_int_equal(c.boosted_ns, 3 * MS + calm);
 	assert_int_equal(c.costops, 0);         /* never more than the bound apart */
 	c.can_boost = true;
 	p[0] = 0;
-	cosched_step(&c, p, waiting, 6 * MS + calm);
+	step(&c, p, waiting, 6 * MS + calm);
 	assert_true(c.held[1]);
 	cosched_release_all(&c, 8 * MS + calm);
 	assert_false(c.boosted[0] || c.boosted[1] || c.boosted[2] || c.held[1]);
 	assert_int_equal(c.boosted_ns, 5 * MS + calm);
+}
+
+/* A held vCPU that leaves the guest late still gets its whole hold:
+ * max_hold counts from the stop the caller reports, not from the
+ * decision.  One that never stops lapses after the pending window, and
+ * is not counted as held. */
+static void test_cosched_late_stop(void **state)
+{
+	struct cosched c;
+	uint64_t p[2] = { 50 * MS, 0 };
+	bool waiting[2] = { false, true };
+	uint64_t pending;
+
+	(void)state;
+	cosched_init(&c, 2, 10 * MS);
+	pending = cosched_hold_pending_ns(&c);
+	assert_true(pending > c.max_hold_ns);
+	assert_int_equal(cosched_step(&c, p, waiting, 0), 1);
+	/* 15 ms on: past max_hold from the decision, but not stopped yet */
+	assert_int_equal(cosched_step(&c, p, waiting, 15 * MS), 1);
+	cosched_hold_entered(&c, 0, 16 * MS);
+	cosched_hold_entered(&c, 0, 18 * MS);          /* the first stop counts */
+	cosched_hold_entered(&c, 1, 18 * MS);          /* not held: ignored */
+	assert_false(c.stopped[1]);
+	assert_int_equal(c.stopped_at[0], 16 * MS);
+	assert_int_equal(cosched_step(&c, p, waiting, 25 * MS), 1);
+	assert_int_equal(cosched_step(&c, p, waiting, 26 * MS), 0);
+	assert_int_equal(c.timeouts, 1);
+	assert_int_equal(c.lapsed, 0);
+	assert_int_equal(c.held_ns, 10 * MS);
+	/* after its cooldown it is held again, and never stops */
+	assert_int_equal(cosched_step(&c, p, waiting, 36 * MS), 1);
+	assert_int_equal(cosched_step(&c, p, waiting, 36 * MS + pending - 1), 1);
+	assert_int_equal(cosched_step(&c, p, waiting, 36 * MS + pending), 0);
+	assert_int_equal(c.lapsed, 1);
+	assert_int_equal(c.timeouts, 1);
+	assert_int_equal(c.held_ns, 10 * MS);
+	assert_int_equal(c.costops, 2);
 }
 
 static void test_cosched_single_and_bound(void **state)
@@ -531,16 +581,16 @@ static void test_cosched_single_and_bound(void **state)
 
 	(void)state;
 	cosched_init(&c, 1, 10 * MS);
-	assert_int_equal(cosched_step(&c, p, waiting, 0), 0);
+	assert_int_equal(step(&c, p, waiting, 0), 0);
 	assert_int_equal(cosched_skew(1, p), 0);
 	assert_int_equal(cosched_skew(3, p), 150 * MS);
 	cosched_init(&c, 3, 10 * MS);
-	assert_int_equal(cosched_step(&c, p, waiting, 0), 1);   /* only vCPU 0 */
+	assert_int_equal(step(&c, p, waiting, 0), 1);   /* only vCPU 0 */
 	assert_true(c.held[0]);
 	cosched_set_bound(&c, 200 * MS);
 	assert_int_equal(c.max_hold_ns, 200 * MS);
-	assert_int_equal(cosched_step(&c, p, waiting, 150 * MS), 1);    /* longer now */
-	assert_int_equal(cosched_step(&c, p, waiting, 200 * MS), 0);
+	assert_int_equal(step(&c, p, waiting, 150 * MS), 1);    /* longer now */
+	assert_int_equal(step(&c, p, waiting, 200 * MS), 0);
 	assert_int_equal(c.timeouts, 1);
 	assert_int_equal(cosched_hist_bound_ms(0), 1);
 	assert_int_equal(cosched_hist_bound_ms(COSCHED_HIST_BUCKETS - 1), 0);
@@ -561,24 +611,24 @@ static void test_cosched_spread_same_cpu(void **state)
 	cosched_init(&c, 2, 10 * MS);
 	assert_int_equal(c.spread_from[0], -1);
 	assert_int_equal(c.spread_from[1], -1);
-	cosched_step(&c, p, waiting, 0);
+	step(&c, p, waiting, 0);
 	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 0), 1);
 	assert_int_equal(c.spread_from[0], -1);         /* the leader stays */
 	assert_int_equal(c.spread_from[1], 3);          /* the laggard leaves CPU 3 */
 	assert_int_equal(c.spreads, 1);
 	/* still seen on CPU 3 (it has not run since): no second move */
-	cosched_step(&c, p, waiting, MS);
+	step(&c, p, waiting, MS);
 	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, MS), 0);
 	assert_int_equal(c.spreads, 1);
 	/* on CPU 2 alone: the move stands */
 	cpu[1] = 2;
 	waiting[1] = false;
-	cosched_step(&c, p, waiting, 2 * MS);
+	step(&c, p, waiting, 2 * MS);
 	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 2 * MS), 0);
 	assert_int_equal(c.spread_from[1], 3);
 	/* the host moves the leader onto CPU 2 too: the laggard leaves that */
 	cpu[0] = 2;
-	cosched_step(&c, p, waiting, 3 * MS);
+	step(&c, p, waiting, 3 * MS);
 	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 3 * MS), 1);
 	assert_int_equal(c.spread_from[1], 2);
 	assert_int_equal(c.spread_from[0], -1);
@@ -602,28 +652,28 @@ static void test_cosched_spread_none(void **state)
 
 	(void)state;
 	cosched_init(&c, 2, 10 * MS);
-	cosched_step(&c, p, waiting, 0);
+	step(&c, p, waiting, 0);
 	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 0), 0);      /* apart */
 	cpu[1] = 0;
 	ncpus[1] = 1;
-	cosched_step(&c, p, waiting, MS);
+	step(&c, p, waiting, MS);
 	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, MS), 0);     /* pinned */
 	ncpus[1] = 2;
 	cpu[1] = -1;
-	cosched_step(&c, p, waiting, 2 * MS);
+	step(&c, p, waiting, 2 * MS);
 	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 2 * MS), 0); /* unknown */
 	cpu[1] = 0;
 	p[1] = 3 * MS;                                                  /* 5 ms: not more */
-	cosched_step(&c, p, waiting, 3 * MS);
+	step(&c, p, waiting, 3 * MS);
 	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 3 * MS), 0);
 	assert_int_equal(c.spreads, 0);
 	assert_int_equal(c.spread_from[0], -1);
 	assert_int_equal(c.spread_from[1], -1);
 	p[1] = 0;                                                       /* now it is */
-	cosched_step(&c, p, waiting, 4 * MS);
+	step(&c, p, waiting, 4 * MS);
 	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 4 * MS), 1);
 	cosched_init(&c, 1, 10 * MS);
-	cosched_step(&c, p, waiting, 0);
+	step(&c, p, waiting, 0);
 	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 0), 0);
 }
 
@@ -639,14 +689,14 @@ static void test_cosched_spread_three(void **state)
 
 	(void)state;
 	cosched_init(&c, 3, 10 * MS);
-	cosched_step(&c, p, waiting, 0);
+	step(&c, p, waiting, 0);
 	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 0), 2);
 	assert_int_equal(c.spread_from[0], 5);
 	assert_int_equal(c.spread_from[1], 5);
 	assert_int_equal(c.spread_from[2], -1);
 	cosched_init(&c, 3, 10 * MS);
 	cpu[2] = 6;
-	cosched_step(&c, p, waiting, 0);
+	step(&c, p, waiting, 0);
 	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 0), 1);
 	assert_int_equal(c.spread_from[0], 5);
 	assert_int_equal(c.spread_from[1], -1);
@@ -667,23 +717,23 @@ static void spread_release_run(bool boost)
 
 	cosched_init(&c, 2, 10 * MS);
 	c.can_boost = boost;
-	cosched_step(&c, p, waiting, 0);
+	step(&c, p, waiting, 0);
 	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 0), 1);
 	assert_int_equal(c.boosted[1], boost);
 	cpu[1] = 0;
 	p[1] = 4 * MS;                          /* 4 ms behind: not calm yet */
-	cosched_step(&c, p, waiting, MS);
+	step(&c, p, waiting, MS);
 	cosched_spread(&c, p, cpu, ncpus, MS);
 	assert_int_equal(c.spread_from[1], 1);
 	p[1] = 7 * MS;                          /* 1 ms: calm from here */
 	waiting[1] = false;
-	cosched_step(&c, p, waiting, 2 * MS);
+	step(&c, p, waiting, 2 * MS);
 	cosched_spread(&c, p, cpu, ncpus, 2 * MS);
-	cosched_step(&c, p, waiting, 2 * MS + calm - 1);
+	step(&c, p, waiting, 2 * MS + calm - 1);
 	cosched_spread(&c, p, cpu, ncpus, 2 * MS + calm - 1);
 	assert_int_equal(c.spread_from[1], 1);
 	assert_int_equal(c.boosted[1], boost);
-	cosched_step(&c, p, waiting, 2 * MS + calm);
+	step(&c, p, waiting, 2 * MS + calm);
 	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 2 * MS + calm), 0);
 	assert_int_equal(c.spread_from[0], -1);
 	assert_int_equal(c.spread_from[1], -1);
@@ -692,7 +742,7 @@ static void spread_release_run(bool boost)
 	/* behind and together again: a new move */
 	p[1] = 0;
 	cpu[1] = 1;
-	cosched_step(&c, p, waiting, 3 * MS + calm);
+	step(&c, p, waiting, 3 * MS + calm);
 	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 3 * MS + calm), 1);
 	assert_int_equal(c.spreads, 2);
 	/* co-scheduling off or the VM gone: every move released */
@@ -1005,6 +1055,7 @@ int main(void)
 		cmocka_unit_test(test_cosched_boost_keeps_bound),
 		cmocka_unit_test(test_cosched_boost_vs_holds),
 		cmocka_unit_test(test_cosched_boost_release),
+		cmocka_unit_test(test_cosched_late_stop),
 		cmocka_unit_test(test_cosched_single_and_bound),
 		cmocka_unit_test(test_cosched_spread_same_cpu),
 		cmocka_unit_test(test_cosched_spread_none),
