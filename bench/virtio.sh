@@ -18,7 +18,8 @@
 # While a VM runs, the host reads its KVM exit counters (debugfs) and the
 # VMM's own CPU time at each run's start and end (bench/virtio/watch.sh).
 # fio on the host, on the same image and loop device, gives the ceiling.
-# BENCH_VIRTIO_NET=0 leaves out the network runs and the NIC.
+# BENCH_VIRTIO_NET=0 leaves out the network runs and the NIC;
+# BENCH_VIRTIO_NET=only leaves out the disk runs (the disks stay attached).
 #
 # Where this host's /dev/kvm cannot boot Linux, each round runs inside its
 # own test host VM session (scripts/testhost.sh); a session that dies is
@@ -34,6 +35,7 @@ SECS=${BENCH_VIRTIO_SECS:-10}
 VM_TIMEOUT=${BENCH_VIRTIO_TIMEOUT:-420}
 ROUNDS=${BENCH_VIRTIO_ROUNDS:-3}
 NET=${BENCH_VIRTIO_NET:-1}
+[ "$NET" = only ] && NET=2      # 0: no NIC, 1: disks and NIC, 2: the NIC's runs only
 RAM_MIB=1024
 CPUS=2
 IMG_MIB=512
@@ -45,7 +47,8 @@ GUEST_IP=10.79.0.2
 # LABEL:BINARY[:DISK-OPTIONS[:VAR=VALUE]] for another kvmm build, disk
 # options or environment (experiments; the report compares kvmm and qemu).
 read -r -a VMMS <<<"${BENCH_VIRTIO_VMMS:-kvmm qemu}"
-WANT=$((NET ? 8 : 6))     # BENCH-RESULT lines a complete run prints
+want() { case $NET in 0) echo 6 ;; 2) echo 2 ;; *) echo 8 ;; esac; }
+WANT=$(want)     # BENCH-RESULT lines a complete run prints
 
 # ---------------------------------------------------------------------------
 # Inside the measuring environment.
@@ -168,7 +171,7 @@ if [ "${1-}" = --inner ]; then
     [ $# = 7 ] || { echo "usage: $0 --inner OUTDIR SECS TIMEOUT ROUND[,ROUND...] NET VMMS" >&2; exit 2; }
     OUT=$2 SECS=$3 VM_TIMEOUT=$4 ROUNDS=$5 NET=$6
     read -r -a VMMS <<<"$7"
-    WANT=$((NET ? 8 : 6))
+    WANT=$(want)
     inner
     exit $?
 fi

@@ -3,7 +3,7 @@
 # (installed as /bin/virtio-bench by bench/virtio/mkinitrd.sh).
 # fio on each disk present (/dev/vda, then /dev/vdb if there is one): 4k
 # random read QD32, 1 MiB sequential read QD8, 1 MiB sequential write QD8,
-# direct I/O, libaio; then, unless NET is 0, iperf3 to HOST_IP
+# direct I/O, libaio (not when NET is 2); then, unless NET is 0, iperf3 to HOST_IP
 # (guest->host, then host->guest with -R).  Around each run it takes the
 # device's interrupt count (the /proc/interrupts lines of its virtioN
 # device, all CPUs) and its request count (block: reads plus writes
@@ -43,7 +43,8 @@ done
 grep virtio /proc/interrupts
 
 # fio's terse output (v3): fields 7/8 are the read bandwidth (KiB/s) and
-# IOPS, 48/49 the write ones.
+# IOPS, 48/49 the write ones, 88/89 the job's user and system CPU (% of
+# one CPU).
 fio_run() {
     dev=$1 name=$2; shift 2
     v=$(virtio_index "/sys/block/$dev")
@@ -54,12 +55,12 @@ fio_run() {
     i1=$(irqs "$v") r1=$(blk_reqs "$dev")
     mark end "$name"
     echo "$line" | awk -F';' -v n="$name" -v i=$((i1 - i0)) -v r=$((r1 - r0)) '
-        NF > 50 { bw = $7 + $48; iops = $8 + $49
-                  printf "BENCH-RESULT name=%s iops=%s mbps=%.1f irqs=%d reqs=%d\n", n, iops, bw * 1024 / 1e6, i, r }'
+        NF > 50 { bw = $7 + $48; iops = $8 + $49; cpu = $88 + $89
+                  printf "BENCH-RESULT name=%s iops=%s mbps=%.1f irqs=%d reqs=%d cpu=%.1f\n", n, iops, bw * 1024 / 1e6, i, r, cpu }'
     [ -n "$line" ] || { echo "BENCH-ERROR $name"; cat /tmp/fio.err; }
 }
 for d in vda vdb; do
-    [ -e "/sys/block/$d" ] || continue
+    [ -e "/sys/block/$d" ] && [ "$net" != 2 ] || continue
     sfx=; [ "$d" = vda ] || sfx=-$d
     fio_run "$d" "randread$sfx" --rw=randread --bs=4k --iodepth=32
     fio_run "$d" "seqread$sfx" --rw=read --bs=1M --iodepth=8

@@ -546,6 +546,7 @@ static cJSON *cosched_json(const struct sched_vm *svm)
     cJSON_AddNumberToObject(o, "useful", (double)c->useful);
     cJSON_AddNumberToObject(o, "timeouts", (double)c->timeouts);
     cJSON_AddNumberToObject(o, "lapsed", (double)c->lapsed);
+    cJSON_AddNumberToObject(o, "renewals", (double)c->renewals);
     cJSON_AddNumberToObject(o, "skipped", (double)c->skipped);
     cJSON_AddNumberToObject(o, "max_skew_seen_ms", (double)c->max_skew_seen_ns / 1e6);
     cJSON_AddNumberToObject(o, "held_ms", (double)held / 1e6);

@@ -337,8 +337,9 @@ static void test_cosched_useful_hold(void **state)
 /* vCPU 1 waits for a CPU that a pinned host hog keeps: holding vCPU 0
  * cannot help.  Each hold ends at max_hold (the bound), then vCPU 0 runs
  * for at least a bound: it loses at most half its time, not all of it.
- * With boosts, a boosted laggard that waits is no reason to hold at all:
- * vCPU 0 loses nothing. */
+ * With boosts, a boosted laggard that waits is a reason to hold only
+ * after half a bound of waiting, and after such a hold timed out not for
+ * COSCHED_CALM_BOUNDS bounds: vCPU 0 loses a tenth of its time. */
 static void timeout_run(bool boost)
 {
 	struct cosched c;
@@ -363,8 +364,11 @@ static void timeout_run(bool boost)
 		}
 	}
 	if (boost) {
-		assert_int_equal(c.costops, 0);
-		assert_int_equal(held_ticks, 0);
+		/* held once the boost failed it for half a bound; that hold
+		 * timed out, and the next waits COSCHED_CALM_BOUNDS bounds */
+		assert_int_equal(c.costops, 2);
+		assert_int_equal(c.timeouts, 2);
+		assert_int_equal(held_ticks, 20);
 		assert_true(c.skipped > 100);
 	} else {
 		assert_true(c.costops >= 9);
@@ -571,6 +575,39 @@ static void test_cosched_late_stop(void **state)
 	assert_int_equal(c.timeouts, 1);
 	assert_int_equal(c.held_ns, 10 * MS);
 	assert_int_equal(c.costops, 2);
+}
+
+/* A boosted laggard that keeps waiting (a CPU the boost cannot win) is
+ * held for after half a bound of waiting; once the leader stops, the
+ * laggard gets its CPU and runs, and the hold is renewed at each
+ * max_hold for as long as the laggard closes the gap: one hold, no
+ * timeouts, ended back within half the bound. */
+static void test_cosched_renew_for_running_laggard(void **state)
+{
+	struct cosched c;
+	uint64_t p[2] = { 40 * MS, 0 }, first = 0;
+	bool waiting[2] = { false, true };
+
+	(void)state;
+	cosched_init(&c, 2, 10 * MS);
+	c.can_boost = true;
+	for (uint64_t now = 0; now < 100 * MS; now += MS) {
+		step(&c, p, waiting, now);
+		if (c.held[0] && !first)
+			first = now;
+		if (!c.held[0])
+			p[0] += MS;
+		waiting[1] = !first;	/* the hog leaves it once its sibling stopped */
+		if (!waiting[1])
+			p[1] += MS;
+	}
+	assert_int_equal(first, 5 * MS);	/* half a bound of waiting */
+	assert_int_equal(c.costops, 1);
+	assert_int_equal(c.useful, 1);
+	assert_int_equal(c.timeouts, 0);
+	assert_true(c.renewals >= 3);
+	assert_false(c.held[0]);
+	assert_true(p[0] - p[1] <= 5 * MS);
 }
 
 static void test_cosched_single_and_bound(void **state)
@@ -1056,6 +1093,7 @@ int main(void)
 		cmocka_unit_test(test_cosched_boost_vs_holds),
 		cmocka_unit_test(test_cosched_boost_release),
 		cmocka_unit_test(test_cosched_late_stop),
+		cmocka_unit_test(test_cosched_renew_for_running_laggard),
 		cmocka_unit_test(test_cosched_single_and_bound),
 		cmocka_unit_test(test_cosched_spread_same_cpu),
 		cmocka_unit_test(test_cosched_spread_none),
