@@ -18,11 +18,12 @@ host=$1 me=$2 secs=$3 net=${4:-1}
 # virtio_index DEVICE-SYSFS-DIR: N of its virtioN parent.
 virtio_index() { basename "$(readlink -f "$1/device")" | sed 's/^virtio//'; }
 
-# irqs N: interrupts of device virtioN so far, summed over CPUs.
+# irqs N [KIND]: interrupts of device virtioN so far, summed over CPUs;
+# with KIND (input, output) only those of its vectors named virtioN-KIND.
 irqs() {
-    awk -v n="virtio$1" '
+    awk -v n="virtio$1" -v k="${2:-}" '
         NR == 1 { ncpu = NF; next }
-        { hit = 0; for (i = 2; i <= NF; i++) if ($i == n || index($i, n "-") == 1) hit = 1
+        { hit = 0; for (i = 2; i <= NF; i++) if ($i == n || index($i, n "-" k) == 1) hit = 1
           if (hit) for (i = 2; i <= ncpu + 1; i++) s += $i }
         END { print s + 0 }' /proc/interrupts
 }
@@ -76,13 +77,13 @@ ping -c 2 -W 5 "$host" >/dev/null 2>&1 || sleep 2
 iperf_run() {
     name=$1; shift
     mark begin "$name"
-    i0=$(irqs "$vnet") r0=$(net_reqs)
+    i0=$(irqs "$vnet") r0=$(net_reqs) x0=$(irqs "$vnet" input) t0=$(irqs "$vnet" output)
     iperf3 -c "$host" -t "$secs" -f m "$@" >/tmp/iperf.out 2>&1
-    i1=$(irqs "$vnet") r1=$(net_reqs)
+    i1=$(irqs "$vnet") r1=$(net_reqs) x1=$(irqs "$vnet" input) t1=$(irqs "$vnet" output)
     mark end "$name"
-    awk -v n="$name" -v i=$((i1 - i0)) -v r=$((r1 - r0)) '
+    awk -v n="$name" -v i=$((i1 - i0)) -v r=$((r1 - r0)) -v x=$((x1 - x0)) -v t=$((t1 - t0)) '
         / receiver$/ { for (k = 1; k <= NF; k++) if ($k == "Mbits/sec") v = $(k - 1) }
-        END { if (v != "") printf "BENCH-RESULT name=%s mbitps=%s irqs=%d reqs=%d\n", n, v, i, r
+        END { if (v != "") printf "BENCH-RESULT name=%s mbitps=%s irqs=%d reqs=%d rx_irqs=%d tx_irqs=%d\n", n, v, i, r, x, t
               else print "BENCH-ERROR " n }' /tmp/iperf.out
     grep -q ' receiver$' /tmp/iperf.out || cat /tmp/iperf.out
 }

@@ -13,6 +13,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Quarters of the outstanding requests that must be done before the
+ * held ones go (4: all of them). */
+#ifndef BLK_COALESCE_QUARTERS
+#define BLK_COALESCE_QUARTERS 3
+#endif
+
 /* done: completions pushed and not yet published; inflight: the queue's
  * requests still on the host; waited_ns: since the oldest held one was
  * done; bound_ns: coalesce_us in ns (0 = coalescing off).  True: hold. */
@@ -21,7 +27,7 @@ static inline bool blk_coalesce_hold(unsigned done, unsigned inflight, uint64_t 
 {
     if (!bound_ns || !done || !inflight || waited_ns >= bound_ns)
         return false;
-    return (uint64_t)done * 4 < ((uint64_t)done + inflight) * 3;
+    return (uint64_t)done * 4 < ((uint64_t)done + inflight) * BLK_COALESCE_QUARTERS;
 }
 
 #endif
