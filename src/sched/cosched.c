@@ -117,16 +117,6 @@ uint64_t cosched_hold_pending_ns(const struct cosched *c)
     return COSCHED_HOLD_PENDING_BOUNDS * c->max_skew_ns;
 }
 
-/* Whether the boosted laggard has waited for a host CPU so long that the
- * boost is not getting it one (its CPU is taken by something the boost
- * cannot beat, or stalled), and holds for such laggards are not known
- * to be hopeless (stuck_until, set when one timed out). */
-static bool boost_failing(const struct cosched *c, unsigned lag, uint64_t now)
-{
-    return c->waited[lag] && now - c->wait_since[lag] >= c->max_skew_ns / 2 &&
-           now >= c->stuck_until;
-}
-
 /* vCPU i is ahead of the slowest (lag) by `ahead`: hold it, release it,
  * or leave it. */
 static void hold_update(struct cosched *c, unsigned i, unsigned lag, uint64_t ahead,
@@ -136,36 +126,35 @@ static void hold_update(struct cosched *c, unsigned i, unsigned lag, uint64_t ah
         if (ahead <= c->max_skew_ns / 2) {
             release(c, i, now);
             c->useful++;
-        } else if (c->stopped[i] && now - c->stopped_at[i] >= c->max_hold_ns && !waiting[lag]) {
-            /* Its whole time, and the laggard runs (or halts) and is
-             * closing the gap: another max_hold, not a timeout that
-             * would let the leader run off again for a bound. */
+        } else if (c->stopped[i] && now - c->stopped_at[i] >= c->max_hold_ns &&
+                   c->renew_ahead[i] > ahead && c->renew_ahead[i] - ahead >= c->max_hold_ns / 2) {
+            /* Its whole time, and the laggard closed at least half of it:
+             * another max_hold, not a timeout that would let the leader
+             * run off again for a bound.  A laggard that got less than
+             * half a CPU meanwhile does not keep it held. */
             c->stopped_at[i] = now;
+            c->renew_ahead[i] = ahead;
             c->renewals++;
         } else if (c->stopped[i] ? now - c->stopped_at[i] >= c->max_hold_ns :
                    now - c->hold_since[i] >= cosched_hold_pending_ns(c)) {
-            if (c->stopped[i]) {
+            if (c->stopped[i])
                 c->timeouts++;
-                if (c->can_boost)   /* a boosted laggard that cannot get a CPU */
-                    c->stuck_until = now + COSCHED_CALM_BOUNDS * c->max_skew_ns;
-            } else {
+            else
                 c->lapsed++;
-            }
             release(c, i, now);
             c->cooldown_until[i] = now + c->max_skew_ns;
         }
     } else if (i != lag && ahead > cosched_hold_at(c) && now >= c->cooldown_until[i]) {
         /* Boosted, a laggard that runs closes the gap while its sibling
          * is held.  One that waits would be pulled onto the held vCPU's
-         * idle CPU, and the released vCPU would queue behind it there
-         * (the pair on one CPU, until spread parts them): so only once
-         * the boost has failed it for half a bound.  Without a boost,
-         * holding helps only a laggard that waits for a CPU: the held
-         * vCPU's CPU goes to it. */
-        if (c->can_boost ? c->boosted[lag] && (!waiting[lag] || boost_failing(c, lag, now)) :
-                           waiting[lag]) {
+         * idle CPU, and the released vCPU would queue behind it there:
+         * the pair on one CPU, the worst case for a guest that needs both
+         * at once.  Without a boost, holding helps only a laggard that
+         * waits for a CPU: the held vCPU's CPU goes to it. */
+        if (c->can_boost ? c->boosted[lag] && !waiting[lag] : waiting[lag]) {
             c->held[i] = true;
             c->hold_since[i] = now;
+            c->renew_ahead[i] = ahead;
             c->stopped[i] = false;
             c->costops++;
         } else {
@@ -188,11 +177,6 @@ unsigned cosched_step(struct cosched *c, const uint64_t *progress, const bool *w
             lag = i;
         }
         hi = progress[i] > hi ? progress[i] : hi;
-    }
-    for (unsigned i = 0; i < c->n; i++) {
-        if (waiting[i] && !c->waited[i])
-            c->wait_since[i] = now;
-        c->waited[i] = waiting[i];
     }
     hist_add(c, hi - lo);
     boost_update(c, hi - lo, now);
@@ -223,10 +207,13 @@ unsigned cosched_spread(struct cosched *c, const uint64_t *progress, const int *
     int where[COSCHED_VCPUS_MAX];
     uint64_t hi = 0;
     unsigned moved = 0;
+    bool held = false;
 
     if (c->n < 2)
         return 0;
-    if (c->calm_since && now - c->calm_since >= COSCHED_CALM_BOUNDS * c->max_skew_ns) {
+    for (unsigned i = 0; i < c->n; i++)
+        held |= c->held[i];
+    if (held || (c->calm_since && now - c->calm_since >= COSCHED_CALM_BOUNDS * c->max_skew_ns)) {
         for (unsigned i = 0; i < c->n; i++)
             c->spread_from[i] = -1;
         return 0;

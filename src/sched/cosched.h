@@ -14,19 +14,16 @@
  * exit) when that laggard is boosted and running (at the boost weight and
  * still behind: the hold closes the gap) or, without boosts, when the
  * laggard waits for a host CPU (the held vCPU's CPU goes idle and the
- * host can run the laggard there).  A boosted laggard that has just
- * begun to wait is not a reason to hold: it would move onto the held
- * vCPU's CPU, and the pair would end up sharing one.  A laggard that runs or halts while it cannot be boosted is
+ * host can run the laggard there).  A boosted laggard that waits is not
+ * a reason to hold: it would move onto the held vCPU's CPU, and the pair
+ * would end up sharing one.  A laggard that runs or halts while it cannot be boosted is
  * progressing, and the controller does not hold (counted as skipped).
  * A hold ends when the holder is back within max_skew/2 of the slowest
  * (useful) or after max_hold = max_skew (a timeout, after which the vCPU
  * runs for at least max_skew before it can be held again: a laggard that
  * cannot get a CPU at all costs its siblings at most half their time),
- * unless the laggard is not waiting at that moment: then it is closing
- * the gap and the hold is renewed for another max_hold.  A boosted
- * laggard that has waited half a bound is held for after all (the boost
- * is not getting it a CPU; the held vCPU's CPU may), unless such a hold
- * timed out within the last COSCHED_CALM_BOUNDS bounds.
+ * unless the laggard closed at least half of max_hold of the gap
+ * meanwhile: then the hold is renewed for another max_hold.
  * max_hold counts from the moment the vCPU actually stopped (the caller
  * reports it, cosched_hold_entered): getting a running vCPU out of the
  * guest can take longer than max_hold on a busy host, and a hold timed
@@ -37,7 +34,9 @@
  * max_skew/2 behind the fastest (what starts a boost) that is runnable
  * on the host CPU a runnable sibling is on too is moved off it (the caller narrows the
  * thread's affinity to its own mask less that CPU), unless its own mask
- * has a single CPU.  Two vCPUs on one CPU take turns, and nothing but
+ * has a single CPU.  While any vCPU of the VM is held, no vCPU is kept
+ * off a CPU: the held one's CPU is free, and a laggard fenced off it
+ * would wait elsewhere while it stays idle.  Two vCPUs on one CPU take turns, and nothing but
  * the host's slow balancer would part them.  The move stays until the VM
  * is calm again (the moment a boost ends) or it is released.
  * Unit-tested with simulated clocks. */
@@ -61,9 +60,7 @@ struct cosched {
     bool stopped[COSCHED_VCPUS_MAX];                /* the held vCPU has stopped... */
     uint64_t stopped_at[COSCHED_VCPUS_MAX];         /* ... at this time */
     uint64_t cooldown_until[COSCHED_VCPUS_MAX];
-    bool waited[COSCHED_VCPUS_MAX];                 /* waiting at the last step... */
-    uint64_t wait_since[COSCHED_VCPUS_MAX];         /* ... since */
-    uint64_t stuck_until;   /* no holds for a waiting laggard before this */
+    uint64_t renew_ahead[COSCHED_VCPUS_MAX];        /* lead when the hold began or was renewed */
     bool boosted[COSCHED_VCPUS_MAX];                /* all or none */
     uint64_t boost_since;
     uint64_t calm_since;            /* skew within max_skew/4 since, 0: it is not */

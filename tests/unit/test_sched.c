@@ -337,9 +337,8 @@ static void test_cosched_useful_hold(void **state)
 /* vCPU 1 waits for a CPU that a pinned host hog keeps: holding vCPU 0
  * cannot help.  Each hold ends at max_hold (the bound), then vCPU 0 runs
  * for at least a bound: it loses at most half its time, not all of it.
- * With boosts, a boosted laggard that waits is a reason to hold only
- * after half a bound of waiting, and after such a hold timed out not for
- * COSCHED_CALM_BOUNDS bounds: vCPU 0 loses a tenth of its time. */
+ * With boosts, a boosted laggard that waits is no reason to hold at all:
+ * vCPU 0 loses nothing. */
 static void timeout_run(bool boost)
 {
 	struct cosched c;
@@ -364,11 +363,8 @@ static void timeout_run(bool boost)
 		}
 	}
 	if (boost) {
-		/* held once the boost failed it for half a bound; that hold
-		 * timed out, and the next waits COSCHED_CALM_BOUNDS bounds */
-		assert_int_equal(c.costops, 2);
-		assert_int_equal(c.timeouts, 2);
-		assert_int_equal(held_ticks, 20);
+		assert_int_equal(c.costops, 0);
+		assert_int_equal(held_ticks, 0);
 		assert_true(c.skipped > 100);
 	} else {
 		assert_true(c.costops >= 9);
@@ -577,37 +573,48 @@ static void test_cosched_late_stop(void **state)
 	assert_int_equal(c.costops, 2);
 }
 
-/* A boosted laggard that keeps waiting (a CPU the boost cannot win) is
- * held for after half a bound of waiting; once the leader stops, the
- * laggard gets its CPU and runs, and the hold is renewed at each
- * max_hold for as long as the laggard closes the gap: one hold, no
- * timeouts, ended back within half the bound. */
+/* A boosted laggard far behind (40 ms) that runs: the leader is held,
+ * and the hold is renewed at each max_hold while the laggard closes at
+ * least half of it, until the pair is back within half the bound: one
+ * hold, no timeouts.  Then one that gets only a quarter of a CPU while
+ * its sibling is held (not waiting at the ticks, but slow): its holds
+ * time out and are not renewed. */
 static void test_cosched_renew_for_running_laggard(void **state)
 {
 	struct cosched c;
-	uint64_t p[2] = { 40 * MS, 0 }, first = 0;
-	bool waiting[2] = { false, true };
+	uint64_t p[2] = { 40 * MS, 0 }, quarter = 0;
+	bool waiting[2] = { false, false };
 
 	(void)state;
 	cosched_init(&c, 2, 10 * MS);
 	c.can_boost = true;
-	for (uint64_t now = 0; now < 100 * MS; now += MS) {
+	for (uint64_t now = 0; now < 60 * MS; now += MS) {
 		step(&c, p, waiting, now);
-		if (c.held[0] && !first)
-			first = now;
 		if (!c.held[0])
 			p[0] += MS;
-		waiting[1] = !first;	/* the hog leaves it once its sibling stopped */
-		if (!waiting[1])
-			p[1] += MS;
+		p[1] += MS;
 	}
-	assert_int_equal(first, 5 * MS);	/* half a bound of waiting */
 	assert_int_equal(c.costops, 1);
 	assert_int_equal(c.useful, 1);
 	assert_int_equal(c.timeouts, 0);
-	assert_true(c.renewals >= 3);
+	assert_int_equal(c.renewals, 3);
 	assert_false(c.held[0]);
 	assert_true(p[0] - p[1] <= 5 * MS);
+
+	cosched_init(&c, 2, 10 * MS);
+	c.can_boost = true;
+	p[0] = 40 * MS;
+	p[1] = 0;
+	for (uint64_t now = 0; now < 60 * MS; now += MS) {
+		step(&c, p, waiting, now);
+		if (!c.held[0])
+			p[0] += MS;
+		if (++quarter % 4 == 0)
+			p[1] += MS;
+	}
+	assert_int_equal(c.renewals, 0);
+	assert_true(c.timeouts >= 2);
+	assert_int_equal(c.useful, 0);
 }
 
 static void test_cosched_single_and_bound(void **state)
@@ -640,7 +647,7 @@ static void test_cosched_spread_same_cpu(void **state)
 {
 	struct cosched c;
 	uint64_t p[2] = { 8 * MS, 0 };
-	bool waiting[2] = { false, true };
+	bool waiting[2] = { false, false };
 	int cpu[2] = { 3, 3 };
 	unsigned ncpus[2] = { 4, 4 };
 
@@ -683,7 +690,7 @@ static void test_cosched_spread_none(void **state)
 {
 	struct cosched c;
 	uint64_t p[2] = { 8 * MS, 0 };
-	bool waiting[2] = { false, true };
+	bool waiting[2] = { false, false };
 	int cpu[2] = { 0, 1 };
 	unsigned ncpus[2] = { 2, 2 };
 
@@ -720,7 +727,7 @@ static void test_cosched_spread_three(void **state)
 {
 	struct cosched c;
 	uint64_t p[3] = { 0, 1 * MS, 9 * MS };
-	bool waiting[3] = { true, true, false };
+	bool waiting[3] = { false, false, false };
 	int cpu[3] = { 5, 5, 5 };
 	unsigned ncpus[3] = { 8, 8, 8 };
 
@@ -746,8 +753,8 @@ static void test_cosched_spread_three(void **state)
 static void spread_release_run(bool boost)
 {
 	struct cosched c;
-	uint64_t p[2] = { 8 * MS, 0 };
-	bool waiting[2] = { false, true };
+	uint64_t p[2] = { 7 * MS, 0 };   /* behind, not yet held for */
+	bool waiting[2] = { false, false };
 	int cpu[2] = { 1, 1 };
 	unsigned ncpus[2] = { 2, 2 };
 	uint64_t calm = COSCHED_CALM_BOUNDS * 10 * MS;
@@ -758,11 +765,11 @@ static void spread_release_run(bool boost)
 	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 0), 1);
 	assert_int_equal(c.boosted[1], boost);
 	cpu[1] = 0;
-	p[1] = 4 * MS;                          /* 4 ms behind: not calm yet */
+	p[1] = 3 * MS;                          /* 4 ms behind: not calm yet */
 	step(&c, p, waiting, MS);
 	cosched_spread(&c, p, cpu, ncpus, MS);
 	assert_int_equal(c.spread_from[1], 1);
-	p[1] = 7 * MS;                          /* 1 ms: calm from here */
+	p[1] = 6 * MS;                          /* 1 ms: calm from here */
 	waiting[1] = false;
 	step(&c, p, waiting, 2 * MS);
 	cosched_spread(&c, p, cpu, ncpus, 2 * MS);
@@ -785,6 +792,31 @@ static void spread_release_run(bool boost)
 	/* co-scheduling off or the VM gone: every move released */
 	cosched_release_all(&c, 4 * MS + calm);
 	assert_int_equal(c.spread_from[1], -1);
+}
+
+/* While a vCPU is held its CPU is free: no vCPU is kept off a CPU, so
+ * a laggard moved away from its sibling can take the held one's CPU. */
+static void test_cosched_spread_lifted_while_held(void **state)
+{
+	struct cosched c;
+	uint64_t p[2] = { 7 * MS, 0 };
+	bool waiting[2] = { false, false };
+	int cpu[2] = { 1, 1 };
+	unsigned ncpus[2] = { 2, 2 };
+
+	(void)state;
+	cosched_init(&c, 2, 10 * MS);
+	c.can_boost = true;
+	step(&c, p, waiting, 0);
+	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 0), 1);
+	assert_int_equal(c.spread_from[1], 1);
+	p[0] = 9 * MS;                          /* past the hold point: held */
+	cpu[0] = -1;
+	step(&c, p, waiting, MS);
+	assert_true(c.held[0]);
+	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, MS), 0);
+	assert_int_equal(c.spread_from[1], -1);
+	assert_int_equal(c.spreads, 1);
 }
 
 static void test_cosched_spread_release(void **state)
@@ -1099,6 +1131,7 @@ int main(void)
 		cmocka_unit_test(test_cosched_spread_none),
 		cmocka_unit_test(test_cosched_spread_three),
 		cmocka_unit_test(test_cosched_spread_release),
+		cmocka_unit_test(test_cosched_spread_lifted_while_held),
 		TREE(test_cgroup_v1_layout),
 		TREE(test_cgroup_v2_layout),
 		TREE(test_cgroup_errors),
