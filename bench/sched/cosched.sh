@@ -183,10 +183,10 @@ for r in runs:
     cs = r["cs"]
     if r["mode"] != "on":
         continue
-    print("- %s: boost %s, boosts %d (%.0f ms boosted), spreads %d, holds %d (useful %d, "
+    print("- %s: boost %s, boosts %d (%.0f ms boosted), spreads %d (undone %d), holds %d (useful %d, "
           "timeouts %d, lapsed %d, renewed %d, %.0f ms held), skipped %d, histogram %s, max %.1f ms" % (
               r["name"], "available" if cs["boost"] else "unavailable", cs["boosts"],
-              cs["boosted_ms"], cs.get("spreads", 0), cs["costops"], cs["useful"],
+              cs["boosted_ms"], cs.get("spreads", 0), cs.get("unspreads", 0), cs["costops"], cs["useful"],
               cs["timeouts"], cs.get("lapsed", 0), cs.get("renewals", 0), cs["held_ms"],
               cs["skipped"], " ".join(str(b["count"]) for b in cs["skew_histogram"]),
               cs["max_skew_seen_ms"]))

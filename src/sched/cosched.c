@@ -178,6 +178,11 @@ unsigned cosched_step(struct cosched *c, const uint64_t *progress, const bool *w
         }
         hi = progress[i] > hi ? progress[i] : hi;
     }
+    for (unsigned i = 0; i < c->n; i++) {
+        if (waiting[i] && !c->waited[i])
+            c->wait_since[i] = now;
+        c->waited[i] = waiting[i];
+    }
     hist_add(c, hi - lo);
     boost_update(c, hi - lo, now);
     for (unsigned i = 0; i < c->n; i++) {
@@ -221,6 +226,12 @@ unsigned cosched_spread(struct cosched *c, const uint64_t *progress, const int *
     for (unsigned i = 0; i < c->n; i++) {
         hi = progress[i] > hi ? progress[i] : hi;
         where[i] = cpu[i];
+        /* Moved, and waiting for a CPU ever since half a bound: where it
+         * went is no better; let the host place it again. */
+        if (c->spread_from[i] >= 0 && c->waited[i] && now - c->wait_since[i] >= c->max_skew_ns / 2) {
+            c->spread_from[i] = -1;
+            c->unspreads++;
+        }
     }
     for (unsigned i = 0; i < c->n; i++) {
         if (hi - progress[i] <= c->max_skew_ns / 2 || cpu[i] < 0 || ncpus[i] < 2 ||

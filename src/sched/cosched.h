@@ -36,7 +36,9 @@
  * thread's affinity to its own mask less that CPU), unless its own mask
  * has a single CPU.  While any vCPU of the VM is held, no vCPU is kept
  * off a CPU: the held one's CPU is free, and a laggard fenced off it
- * would wait elsewhere while it stays idle.  Two vCPUs on one CPU take turns, and nothing but
+ * would wait elsewhere while it stays idle.  A moved vCPU that has
+ * waited for a CPU for half a bound (where it went is no better) is
+ * let go too.  Two vCPUs on one CPU take turns, and nothing but
  * the host's slow balancer would part them.  The move stays until the VM
  * is calm again (the moment a boost ends) or it is released.
  * Unit-tested with simulated clocks. */
@@ -61,6 +63,8 @@ struct cosched {
     uint64_t stopped_at[COSCHED_VCPUS_MAX];         /* ... at this time */
     uint64_t cooldown_until[COSCHED_VCPUS_MAX];
     uint64_t renew_ahead[COSCHED_VCPUS_MAX];        /* lead when the hold began or was renewed */
+    bool waited[COSCHED_VCPUS_MAX];                 /* waiting at the last step... */
+    uint64_t wait_since[COSCHED_VCPUS_MAX];         /* ... since */
     bool boosted[COSCHED_VCPUS_MAX];                /* all or none */
     uint64_t boost_since;
     uint64_t calm_since;            /* skew within max_skew/4 since, 0: it is not */
@@ -76,6 +80,7 @@ struct cosched {
     uint64_t held_ns;       /* summed over vCPUs */
     uint64_t boosts, boosted_ns;    /* boosts of the VM, and their time */
     uint64_t spreads;       /* vCPUs moved off a CPU they shared with a sibling */
+    uint64_t unspreads;     /* moves undone: the vCPU waited for a CPU where it went */
 };
 
 void cosched_init(struct cosched *c, unsigned n, uint64_t max_skew_ns);

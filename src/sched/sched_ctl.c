@@ -556,6 +556,7 @@ static cJSON *cosched_json(const struct sched_vm *svm)
     cJSON_AddNumberToObject(o, "boosts", (double)c->boosts);
     cJSON_AddNumberToObject(o, "boosted_ms", (double)boosted / 1e6);
     cJSON_AddNumberToObject(o, "spreads", (double)c->spreads);
+    cJSON_AddNumberToObject(o, "unspreads", (double)c->unspreads);
     for (unsigned i = 0; i < COSCHED_HIST_BUCKETS; i++) {
         cJSON *b = cJSON_CreateObject();
 

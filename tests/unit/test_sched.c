@@ -819,6 +819,42 @@ static void test_cosched_spread_lifted_while_held(void **state)
 	assert_int_equal(c.spreads, 1);
 }
 
+/* A vCPU moved off its sibling's CPU that then waits for a CPU for half
+ * a bound where it went is let go (the host places it again), once. */
+static void test_cosched_unspread_waiting(void **state)
+{
+	struct cosched c;
+	uint64_t p[2] = { 7 * MS, 0 };
+	bool waiting[2] = { false, false };
+	int cpu[2] = { 1, 1 };
+	unsigned ncpus[2] = { 2, 2 };
+
+	(void)state;
+	cosched_init(&c, 2, 10 * MS);
+	c.can_boost = true;
+	step(&c, p, waiting, 0);
+	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 0), 1);
+	assert_int_equal(c.spread_from[1], 1);
+	/* it went to CPU 0 and waits there; the leader runs on CPU 1 */
+	waiting[1] = true;
+	cpu[1] = 0;
+	for (uint64_t t = MS; t < 6 * MS; t += MS) {
+		p[0] += MS;
+		p[0] = p[0] > 7 * MS ? 7 * MS : p[0];	/* held back below the hold point */
+		step(&c, p, waiting, t);
+		cosched_spread(&c, p, cpu, ncpus, t);
+		assert_int_equal(c.spread_from[1], 1);  /* 4 ms of waiting: stays */
+	}
+	step(&c, p, waiting, 6 * MS);
+	cosched_spread(&c, p, cpu, ncpus, 6 * MS);
+	assert_int_equal(c.spread_from[1], -1);     /* 5 ms: let go */
+	assert_int_equal(c.unspreads, 1);
+	step(&c, p, waiting, 7 * MS);
+	cosched_spread(&c, p, cpu, ncpus, 7 * MS);
+	assert_int_equal(c.unspreads, 1);
+	assert_int_equal(c.spreads, 1);
+}
+
 static void test_cosched_spread_release(void **state)
 {
 	(void)state;
@@ -1132,6 +1168,7 @@ int main(void)
 		cmocka_unit_test(test_cosched_spread_three),
 		cmocka_unit_test(test_cosched_spread_release),
 		cmocka_unit_test(test_cosched_spread_lifted_while_held),
+		cmocka_unit_test(test_cosched_unspread_waiting),
 		TREE(test_cgroup_v1_layout),
 		TREE(test_cgroup_v2_layout),
 		TREE(test_cgroup_errors),
