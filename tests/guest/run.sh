@@ -6,7 +6,7 @@
 # The emulated test host can reset or freeze as a whole (its nested guests
 # and its own clock stop; seen under QEMU as the nested VMM too).  A part
 # whose test host resets, times out, or prints nothing for KVMM_GUEST_STALL
-# seconds (540) is run again in a fresh test host, up to twice, loudly (a
+# seconds (540) is run again in a fresh test host, up to three times, loudly (a
 # RETRY line, counted in the summary); only its last attempt's results
 # count, and no part starts a retry after KVMM_GUEST_BUDGET seconds (2400).
 set -uo pipefail
@@ -52,11 +52,11 @@ attempt() {
 
 status=0
 for part in boot virtio net ctl introspect; do
-    for try in 1 2 3; do
+    for try in 1 2 3 4; do
         rc=0
         attempt "$part" || rc=$?
         [ "$rc" -ge 124 ] || break
-        [ "$try" -lt 3 ] && [ $((SECONDS - t0)) -lt "$budget" ] || break
+        [ "$try" -lt 4 ] && [ $((SECONDS - t0)) -lt "$budget" ] || break
         echo "RETRY: guest tier, $part: the test host VM failed, froze or timed out (status $rc) after: $(grep -E '^(PASS|FAIL) ' "$out" | tail -n 1)" >&2
         mkdir -p build
         echo "$(date -u +%FT%TZ) guest tier, $part: test host status $rc; part rerun" >>build/test-retries.log

@@ -77,32 +77,6 @@ static void test_flush_and_cancel(void **state)
 }
 
 /* Moderation off: every wanted interrupt at once. */
-/* RX while the guest transmits in bulk: until the lengthening ends, an
- * interrupt that waits waits the long delay; after it, the short one
- * again.  A lone frame after a quiet spell still goes at once. */
-static void test_rx_lengthened(void **state)
-{
-    struct net_irq m;
-    uint16_t since = 0;
-
-    (void)state;
-    net_irq_init(&m, 50 * US, 1000 * US);
-    net_irq_lengthen(&m, 200 * US, T0 + 1000 * US);
-    assert_int_equal(net_irq_published(&m, true, 1, T0), NET_IRQ_NOW);   /* quiet before */
-    assert_int_equal(net_irq_published(&m, true, 2, T0 + 100 * US), NET_IRQ_LATER);
-    assert_int_equal(net_irq_deadline(&m), T0 + 300 * US);
-    assert_true(net_irq_due(&m, T0 + 300 * US, false, &since));
-    assert_int_equal(since, 2);
-    /* the lengthening is over: the short delay */
-    assert_int_equal(net_irq_published(&m, true, 5, T0 + 1100 * US), NET_IRQ_LATER);
-    assert_int_equal(net_irq_deadline(&m), T0 + 1150 * US);
-    assert_true(net_irq_due(&m, T0 + 1150 * US, false, &since));
-    /* a long delay shorter than the normal one does not shorten it */
-    net_irq_lengthen(&m, 10 * US, T0 + 5000 * US);
-    assert_int_equal(net_irq_published(&m, true, 6, T0 + 1200 * US), NET_IRQ_LATER);
-    assert_int_equal(net_irq_deadline(&m), T0 + 1250 * US);
-}
-
 static void test_no_delay(void **state)
 {
     struct net_irq m;
@@ -119,7 +93,6 @@ int main(void)
         cmocka_unit_test(test_tx_waits_and_batches),
         cmocka_unit_test(test_rx_busy_only),
         cmocka_unit_test(test_flush_and_cancel),
-        cmocka_unit_test(test_rx_lengthened),
         cmocka_unit_test(test_no_delay),
     };
 

@@ -63,16 +63,6 @@
 #ifndef NET_RX_BUSY_NS
 #define NET_RX_BUSY_NS      1000000
 #endif
-/* RX while the guest transmits in bulk (a TX batch of NET_TX_BULK_BYTES
- * or more within the last NET_TX_BULK_NS): what comes back is mostly
- * acknowledgements, which the sender needs in batches, not one by one, so
- * an RX interrupt may wait NET_RX_ACK_DELAY_NS.  Request/response traffic
- * (small frames both ways) keeps NET_RX_IRQ_DELAY_NS. */
-#ifndef NET_RX_ACK_DELAY_NS
-#define NET_RX_ACK_DELAY_NS 200000
-#endif
-#define NET_TX_BULK_BYTES   32768
-#define NET_TX_BULK_NS      1000000
 /* After a TX batch, look at the ring again this much later instead of
  * asking for the next kick (0: ask at once). */
 #ifndef NET_TX_POLL_NS
@@ -317,7 +307,7 @@ static void net_tx(struct net_nic *n)
 {
     struct virtq *vq = virtio_queue(n->vdev, NET_TXQ);
     struct virtq_chain c;
-    uint64_t batch = 0, bytes = 0;
+    uint64_t batch = 0;
     uint16_t from = vq->signalled;
     int ret;
 
@@ -327,7 +317,6 @@ static void net_tx(struct net_nic *n)
             net_tx_one(n, &c);
             virtq_push(vq, c.head, 0);
             batch++;
-            bytes += c.read_len;
         }
         if (ret < 0) {
             virtio_dev_fail(n->vdev, "%s: malformed TX descriptor chain (%d)", n->name, ret);
@@ -344,8 +333,6 @@ static void net_tx(struct net_nic *n)
         STAT_ADD(n, tx_batches, 1);
         stat_max(&n->st.tx_max_batch, batch);
     }
-    if (bytes >= NET_TX_BULK_BYTES)
-        net_irq_lengthen(&n->irq[NET_RXQ], NET_RX_ACK_DELAY_NS, now_ns() + NET_TX_BULK_NS);
     net_published(n, NET_TXQ, virtq_publish(vq), from);
 }
 

@@ -8,28 +8,19 @@ void net_irq_init(struct net_irq *m, uint64_t delay_ns, uint64_t busy_ns)
 enum net_irq_action net_irq_published(struct net_irq *m, bool wanted, uint16_t from,
                                       uint64_t now)
 {
-    uint64_t delay = m->delay_ns;
     bool busy;
 
-    if (m->long_until && now < m->long_until && m->long_delay_ns > delay)
-        delay = m->long_delay_ns;
     if (m->due_ns)
         return NET_IRQ_LATER;   /* already owed: the new entries join it */
     if (!wanted)
         return NET_IRQ_NONE;
     busy = m->busy_ns == 0 || (m->last_ns && now - m->last_ns <= m->busy_ns);
     m->last_ns = now;
-    if (delay == 0 || !busy)
+    if (m->delay_ns == 0 || !busy)
         return NET_IRQ_NOW;     /* a lone packet: no one to wait for */
-    m->due_ns = now + delay;
+    m->due_ns = now + m->delay_ns;
     m->since = from;
     return NET_IRQ_LATER;
-}
-
-void net_irq_lengthen(struct net_irq *m, uint64_t long_delay_ns, uint64_t until)
-{
-    m->long_delay_ns = long_delay_ns;
-    m->long_until = until;
 }
 
 uint64_t net_irq_deadline(const struct net_irq *m)

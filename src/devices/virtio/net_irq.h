@@ -16,8 +16,6 @@
 
 struct net_irq {
     uint64_t delay_ns;      /* how long an interrupt may wait; 0 = never */
-    uint64_t long_delay_ns; /* ... until long_until: this long */
-    uint64_t long_until;
     uint64_t busy_ns;       /* wait only if the driver wanted one this recently; 0 = always */
     uint64_t last_ns;       /* when the driver last wanted one (raised or owed) */
     uint64_t due_ns;        /* the owed interrupt's deadline; 0 = none owed */
@@ -31,9 +29,6 @@ enum net_irq_action {
 };
 
 void net_irq_init(struct net_irq *m, uint64_t delay_ns, uint64_t busy_ns);
-/* Until `until`, an interrupt that waits may wait long_delay_ns instead
- * (an RX queue that carries acknowledgements of a bulk transmit). */
-void net_irq_lengthen(struct net_irq *m, uint64_t long_delay_ns, uint64_t until);
 /* Used entries were published from used index `from`; `wanted` is what
  * virtq_publish() said. */
 enum net_irq_action net_irq_published(struct net_irq *m, bool wanted, uint16_t from,
