@@ -524,17 +524,18 @@ void sched_vcpu_hold_point(struct vcpu *vcpu)
 {
     struct sched_vcpu *sv = vcpu->sched;
     struct sched_vm *svm;
-    uint64_t t0, until, now, entered = 0;
+    uint64_t t0, until, now, first = 0;
 
     if (!sv || !atomic_load(&sv->hold))
         return;
     svm = sv->svm;
     t0 = now = sched_now_ns();
-    if (!atomic_compare_exchange_strong(&sv->hold_entered_ns, &entered, t0))
-        t0 = entered;           /* back for a hold it already began */
+    if (!atomic_compare_exchange_strong(&sv->hold_entered_ns, &first, now))
+        t0 = first;             /* back for a hold it already began */
     until = atomic_load(&sv->hold_until_ns);
-    if (t0 + atomic_load(&sv->hold_len_ns) < until)
-        until = t0 + atomic_load(&sv->hold_len_ns);
+    t0 += atomic_load(&sv->hold_len_ns);
+    if (t0 < until)
+        until = t0;
     if (now >= until)
         return;
     t0 = now;

@@ -794,6 +794,18 @@ static void spread_release_run(bool boost)
 	assert_int_equal(c.spread_from[1], -1);
 }
 
+/* Boosts on, vCPU 1 7 ms behind vCPU 0 on its CPU (1), not yet held for:
+ * the first tick moves vCPU 1 off CPU 1. */
+static void spread_pair(struct cosched *c, uint64_t *p, bool *waiting, int *cpu,
+			unsigned *ncpus)
+{
+	cosched_init(c, 2, 10 * MS);
+	c->can_boost = true;
+	step(c, p, waiting, 0);
+	assert_int_equal(cosched_spread(c, p, cpu, ncpus, 0), 1);
+	assert_int_equal(c->spread_from[1], 1);
+}
+
 /* While a vCPU is held its CPU is free: no vCPU is kept off a CPU, so
  * a laggard moved away from its sibling can take the held one's CPU. */
 static void test_cosched_spread_lifted_while_held(void **state)
@@ -805,11 +817,7 @@ static void test_cosched_spread_lifted_while_held(void **state)
 	unsigned ncpus[2] = { 2, 2 };
 
 	(void)state;
-	cosched_init(&c, 2, 10 * MS);
-	c.can_boost = true;
-	step(&c, p, waiting, 0);
-	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 0), 1);
-	assert_int_equal(c.spread_from[1], 1);
+	spread_pair(&c, p, waiting, cpu, ncpus);
 	p[0] = 9 * MS;                          /* past the hold point: held */
 	cpu[0] = -1;
 	step(&c, p, waiting, MS);
@@ -830,11 +838,7 @@ static void test_cosched_unspread_waiting(void **state)
 	unsigned ncpus[2] = { 2, 2 };
 
 	(void)state;
-	cosched_init(&c, 2, 10 * MS);
-	c.can_boost = true;
-	step(&c, p, waiting, 0);
-	assert_int_equal(cosched_spread(&c, p, cpu, ncpus, 0), 1);
-	assert_int_equal(c.spread_from[1], 1);
+	spread_pair(&c, p, waiting, cpu, ncpus);
 	/* it went to CPU 0 and waits there; the leader runs on CPU 1 */
 	waiting[1] = true;
 	cpu[1] = 0;
