@@ -20,6 +20,8 @@
 # fio on the host, on the same image and loop device, gives the ceiling.
 # BENCH_VIRTIO_NET=0 leaves out the network runs and the NIC;
 # BENCH_VIRTIO_NET=only leaves out the disk runs (the disks stay attached).
+# BENCH_VIRTIO_REASONS=1 also counts exits by reason and MSR accesses
+# (tracefs histograms: a diagnosis, which slows every exit a little).
 #
 # Where this host's /dev/kvm cannot boot Linux, each round runs inside its
 # own test host VM session (scripts/testhost.sh); a session that dies is
@@ -146,7 +148,7 @@ inner() {
             echo "bench: $vmm round $round: booting (try $try)" >&2
             rc=0
             : >"$log"
-            bash bench/virtio/watch.sh "$log" "$OUT/$vmm.$round.exits" &
+            bash bench/virtio/watch.sh "$log" "$OUT/$vmm.$round.exits" "$([ -e "$OUT/reasons" ] && echo 1)" &
             wpid=$!
             timeout -k 5 "$VM_TIMEOUT" "$@" </dev/null >"$log" 2>&1 || rc=$?
             kill "$wpid" 2>/dev/null
@@ -185,6 +187,7 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 cp build/kvmm "$OUT/kvmm" || exit 2
 : >"$OUT/notes.txt"
+[ "${BENCH_VIRTIO_REASONS:-0}" = 1 ] && touch "$OUT/reasons"
 t0=$SECONDS
 if scripts/host-kvm-ok.sh; then
     where="On this host's /dev/kvm"

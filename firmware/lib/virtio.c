@@ -60,9 +60,11 @@ static void read_vndr_cap(struct fw_virtio *v, unsigned off)
 
     if (type == CAP_COMMON) {
         v->common = at;
-    } else if (type == CAP_NOTIFY) {
+    } else if (type == CAP_NOTIFY && !v->notify) {
+        /* The first one, as Linux takes it: kvmm lists its port area first. */
         v->notify = at;
         v->notify_mult = mmio_read32(v->cfg + off + 16);
+        v->notify_io = mmio_read32(v->cfg + PCI_BAR0 + 4 * mmio_read8(v->cfg + off + 4)) & 1;
     } else if (type == CAP_ISR) {
         v->isr = at;
     } else if (type == CAP_DEVICE) {
@@ -100,7 +102,7 @@ bool fw_virtio_find(struct fw_virtio *v, uint16_t device)
 
         if (mmio_read16(a) == PCI_VENDOR_VIRTIO && mmio_read16(a + 2) == device) {
             v->cfg = a;
-            mmio_write16(a + PCI_COMMAND, 0x6);     /* memory space, bus master */
+            mmio_write16(a + PCI_COMMAND, 0x7);     /* I/O and memory space, bus master */
             read_caps(v);
             return true;
         }
@@ -174,7 +176,10 @@ void fw_virtq_notify(const struct fw_virtio *v)
 {
     uint16_t off = mmio_read16(v->common + VIRTIO_COMMON_Q_NOFF);
 
-    mmio_write16(v->notify + (uint64_t)off * v->notify_mult, 0);
+    if (v->notify_io)
+        outw((uint16_t)(v->notify + (uint64_t)off * v->notify_mult), 0);
+    else
+        mmio_write16(v->notify + (uint64_t)off * v->notify_mult, 0);
 }
 
 void fw_virtq_offer(const struct fw_virtio *v, const uint16_t *heads, unsigned n)

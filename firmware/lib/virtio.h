@@ -45,6 +45,7 @@ struct fw_virtio {
     uint64_t cfg;                   /* ECAM address of the function */
     uint64_t common, notify, isr, device;
     uint32_t notify_mult;
+    bool notify_io;             /* notify is a port (I/O BAR), else an address */
     unsigned pcicfg;                /* PCI_CFG capability offset, 0 if none */
     unsigned msix;                  /* MSI-X capability offset, 0 if none */
     /* queue 0, set by fw_virtio_init */

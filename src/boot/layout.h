@@ -30,6 +30,9 @@
 #define LAYOUT_PCI_HOLE      0xC0000000ULL
 #define LAYOUT_PCI_MMIO      0xC0000000ULL /* BARs: 0xC0000000..0xDFFFFFFF */
 #define LAYOUT_PCI_MMIO_SIZE 0x20000000ULL
+/* I/O-space BARs: ports 0xC000..0xFFFF, inside the host bridge's I/O window. */
+#define LAYOUT_PCI_PIO       0xC000
+#define LAYOUT_PCI_PIO_SIZE  0x4000
 #define LAYOUT_ECAM          0xE0000000ULL /* PCI ECAM, 256 MiB (bus 0..255) */
 #define LAYOUT_ECAM_SIZE     0x10000000ULL
 #define LAYOUT_IOAPIC        0xFEC00000ULL

@@ -70,6 +70,7 @@ struct pci_dev {
     const struct bus_ops *served_ops;
     void *served_opaque;
     bool warned_bar_move;
+    uint8_t bar_io;                  /* mask of BARs in I/O space */
     /* MSI-X */
     unsigned msix_nvec, msix_cap, msix_bar;
     struct msix_entry msix[PCI_MSIX_MAX_VECS];
@@ -91,6 +92,7 @@ struct pci_bus {
     uint32_t cf8;
     struct pci_dev *devs[PCI_MAX_DEVICES];
     gpa_t mmio_next;
+    uint32_t pio_next;
     pthread_mutex_t route_lock;      /* GSI routing table */
     struct msi_route routes[MSI_MAX_ROUTES];
     unsigned next_gsi;
@@ -377,8 +379,9 @@ static void cfg_bar_fixup(struct pci_dev *d, unsigned bar)
         cfg_put(d, off, 4, 0);
         return;
     }
-    v &= ~(d->bar_size[bar] - 1);   /* 32-bit, non-prefetchable memory */
-    cfg_put(d, off, 4, v);
+    /* Memory BARs are 32-bit, non-prefetchable; I/O BARs have bit 0 set. */
+    v &= ~(d->bar_size[bar] - 1);
+    cfg_put(d, off, 4, v | (d->bar_io >> bar & 1));
     /* Sizing writes all ones; anything else that is not our address
      * would move the BAR, which we do not support. */
     if (v != (uint32_t)~(d->bar_size[bar] - 1) && v != d->bar_addr[bar] && !d->warned_bar_move) {
@@ -594,7 +597,31 @@ static void pci_dev_header(struct pci_dev *d, const struct pci_dev_desc *desc)
     d->cap_end = PCI_CAP_START;
 }
 
-/* Place one BAR: naturally aligned, in the 32-bit window. */
+/* Place one I/O BAR: naturally aligned, in the port window. */
+static int pci_io_bar_place(struct pci_dev *d, unsigned bar, uint32_t size,
+                            const struct bus_ops *ops, void *opaque)
+{
+    struct pci_bus *bus = d->bus;
+    uint32_t addr = (bus->pio_next + size - 1) & ~(size - 1);
+    int ret;
+
+    if (size < 4 || size > 256 || (size & (size - 1)))
+        return -EINVAL;
+    if (addr + size > LAYOUT_PCI_PIO + LAYOUT_PCI_PIO_SIZE)
+        return -ENOSPC;
+    ret = bus_register(bus->pio, addr, size, ops, opaque, d->name);
+    if (ret)
+        return ret;
+    bus->pio_next = addr + size;
+    d->bar_io |= (uint8_t)(1u << bar);
+    d->bar_size[bar] = size;
+    d->bar_addr[bar] = addr;
+    le_put(&d->wmask[PCI_BAR0 + 4 * bar], 4, ~(size - 1));
+    cfg_put(d, PCI_BAR0 + 4 * bar, 4, addr | 1);
+    return 0;
+}
+
+/* Place one memory BAR: naturally aligned, in the 32-bit window. */
 static int pci_bar_place(struct pci_dev *d, unsigned bar, uint32_t size,
                          const struct bus_ops *ops, void *opaque)
 {
@@ -624,8 +651,8 @@ static int pci_dev_setup(struct pci_dev *d, const struct pci_dev_desc *desc)
     pci_dev_header(d, desc);
     for (unsigned b = 0; b < PCI_NUM_BARS && !ret; b++)
         if (desc->bars[b].size)
-            ret = pci_bar_place(d, b, desc->bars[b].size, desc->bars[b].ops,
-                                desc->bars[b].opaque);
+            ret = (desc->bars[b].io ? pci_io_bar_place : pci_bar_place)(
+                      d, b, desc->bars[b].size, desc->bars[b].ops, desc->bars[b].opaque);
     if (!ret && desc->msix_vectors)
         ret = msix_setup(d, desc->msix_vectors);
     if (!ret && desc->msix_vectors)
@@ -690,6 +717,7 @@ int pci_bus_create_on(struct bus *pio, struct bus *mmio, int vm_fd, struct pci_b
     bus->mmio = mmio;
     bus->vm_fd = vm_fd;
     bus->mmio_next = LAYOUT_PCI_MMIO;
+    bus->pio_next = LAYOUT_PCI_PIO;
     bus->next_gsi = MSI_FIRST_GSI;
     pthread_mutex_init(&bus->lock, NULL);
     pthread_mutex_init(&bus->route_lock, NULL);

@@ -1,6 +1,6 @@
 /* PCI: one root bus (bus 0, function 0 only) behind a host bridge, its
  * configuration space through ports 0xCF8/0xCFC and ECAM, BARs placed by
- * the core in LAYOUT_PCI_MMIO, and MSI-X with its table and PBA in a BAR
+ * the core in LAYOUT_PCI_MMIO (I/O BARs in LAYOUT_PCI_PIO), and MSI-X with its table and PBA in a BAR
  * owned by this module.  Each MSI-X vector has an irqfd and a GSI routed
  * with KVM_SET_GSI_ROUTING; devices raise a vector with pci_msix_notify(). */
 #ifndef KVMM_DEVICES_PCI_H
@@ -21,7 +21,9 @@ struct pci_dev;
 #define PCI_MSIX_MAX_VECS 64
 
 struct pci_bar_desc {
-    uint32_t size;                /* power of two >= 4096, or 0 = unused */
+    uint32_t size;                /* memory: power of two >= 4096; I/O: power of
+                                   * two from 4 to 256; 0 = unused */
+    bool io;                      /* in I/O space (on the port bus) */
     const struct bus_ops *ops;    /* handlers get the offset in the BAR */
     void *opaque;
 };
@@ -43,7 +45,7 @@ int pci_bus_create(struct vm *vm, struct pci_bus **out) WUR;
 int pci_bus_create_on(struct bus *pio, struct bus *mmio, int vm_fd, struct pci_bus **out) WUR;
 void pci_bus_destroy(struct pci_bus *bus);
 
-/* Give the device a slot and place its BARs on the MMIO bus. */
+/* Give the device a slot and place its BARs on the MMIO or port bus. */
 int pci_dev_add(struct pci_bus *bus, const struct pci_dev_desc *desc, struct pci_dev **out) WUR;
 /* Append a capability (cap[0] = id; cap[1], the next pointer, is filled
  * in); returns its offset in config space or -errno.  Only before start. */

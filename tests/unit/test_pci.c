@@ -232,6 +232,46 @@ static void test_bar_sizing(void **state)
     assert_int_equal(get_le(bar_rec.last, 4), 0xdeadbeef);
 }
 
+/* An I/O BAR: placed in the port window, bit 0 set, sized like any BAR,
+ * its handlers reached through the port bus with offsets in the BAR. */
+static void test_io_bar(void **state)
+{
+    static struct recorder io_rec;
+    struct pci_dev_desc desc = {
+        .name = "io", .vendor = 0x1234, .device = 0x0001, .class_code = 0xff0000,
+        .bars[2] = { .size = 16, .io = true, .ops = &rec_ops, .opaque = &io_rec },
+    };
+    struct pci_dev_desc bad = { .name = "bad", .bars[0] = { .size = 512, .io = true, .ops = &rec_ops } };
+    struct pci_dev *d2, *d3;
+    unsigned s2;
+    uint32_t port;
+    uint8_t b[2];
+
+    memset(&io_rec, 0, sizeof(io_rec));
+    assert_int_equal(pci_dev_add(pb, &desc, &d2), 0);
+    s2 = pci_dev_slot(d2);
+    port = cfg_rd(s2, 0x18, 4);
+    assert_int_equal(port & 1, 1);                           /* I/O space */
+    assert_int_equal(port & ~1u, pci_bar_addr(d2, 2));
+    assert_true(pci_bar_addr(d2, 2) >= LAYOUT_PCI_PIO &&
+                pci_bar_addr(d2, 2) + 16 <= LAYOUT_PCI_PIO + LAYOUT_PCI_PIO_SIZE);
+    assert_int_equal(pci_bar_addr(d2, 2) % 16, 0);
+
+    cfg_wr(s2, 0x18, 4, 0xffffffff);
+    assert_int_equal(cfg_rd(s2, 0x18, 4), 0xfffffff1);       /* size 16, I/O */
+    cfg_wr(s2, 0x18, 4, port);
+    assert_int_equal(cfg_rd(s2, 0x18, 4), port);
+
+    put_le(b, 2, 0x0005);
+    assert_true(bus_access(&pio, pci_bar_addr(d2, 2) + 6, b, 2, true));
+    assert_int_equal(io_rec.writes, 1);
+    assert_int_equal(io_rec.off, 6);
+    assert_int_equal(get_le(io_rec.last, 2), 5);
+    assert_false(bus_access(&mmio, pci_bar_addr(d2, 2) + 6, b, 2, true));
+
+    assert_int_equal(pci_dev_add(pb, &bad, &d3), -EINVAL);   /* over 256 ports */
+}
+
 /* ---- capabilities ------------------------------------------------------------ */
 
 static void test_cap_walk(void **state)
@@ -362,6 +402,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bar_sizing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_io_bar, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cap_walk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cap_served, setup, teardown),
         cmocka_unit_test_setup_teardown(test_msix_table, setup, teardown),

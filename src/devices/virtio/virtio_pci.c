@@ -1,6 +1,10 @@
 /* Modern virtio-PCI transport (virtio 1.2, 4.1).  BAR 0 holds the common
- * configuration, ISR, device configuration and notification areas; the
- * PCI module places BAR 0 and the MSI-X BAR. */
+ * configuration, ISR, device configuration and notification areas; BAR 2
+ * is a small I/O-space BAR with a second notification area, offered
+ * first, so drivers that take the first notify capability (Linux) kick
+ * with an OUT instruction: KVM handles that exit without decoding the
+ * instruction, which an MMIO write needs on AMD hosts.  The PCI module
+ * places the BARs and the MSI-X BAR. */
 #include "devices/virtio/virtio.h"
 
 #include <errno.h>
@@ -41,6 +45,10 @@
 #define BAR0_SIZE       0x4000
 #define COMMON_SIZE     0x38
 #define NOTIFY_MULT     4
+/* BAR 2, in I/O space: one 16-bit notify port per queue */
+#define PIO_BAR         2
+#define PIO_NOTIFY_MULT 2
+#define PIO_BAR_SIZE    (PIO_NOTIFY_MULT * VIRTIO_MAX_QUEUES)
 #define AREA_SIZE       0x1000
 
 #define ISR_QUEUE       0x1
@@ -393,6 +401,25 @@ static void bar0_write(void *opaque, uint64_t off, const uint8_t *data, unsigned
 
 static const struct bus_ops bar0_ops = { .read = bar0_read, .write = bar0_write };
 
+/* ---- BAR 2: notify ports ------------------------------------------------- */
+
+static void pio_bar_read(void *opaque, uint64_t off, uint8_t *data, unsigned len)
+{
+    memset(data, 0, len);
+}
+
+/* A notify the ioeventfd did not take (other width, or no ioeventfd). */
+static void pio_bar_write(void *opaque, uint64_t off, const uint8_t *data, unsigned len)
+{
+    struct virtio_dev *vdev = opaque;
+    uint64_t qi = off / PIO_NOTIFY_MULT;
+
+    if (qi < vdev->ops->nqueues)
+        vq_poke(&vdev->q[qi]);
+}
+
+static const struct bus_ops pio_bar_ops = { .read = pio_bar_read, .write = pio_bar_write };
+
 /* ---- PCI configuration access window --------------------------------------- */
 
 #define CFG_WIN_DATA offsetof(struct virtio_pci_cfg_cap, data)
@@ -480,7 +507,19 @@ static int virtio_caps_add(struct virtio_dev *vdev)
                  .length = NOTIFY_MULT * vdev->ops->nqueues },
         .notify_off_multiplier = NOTIFY_MULT,
     };
+    struct virtio_pci_notify_cap np = {
+        .cap = { .cap_vndr = PCI_CAP_ID_VNDR, .cap_len = sizeof(np),
+                 .cfg_type = VIRTIO_PCI_CAP_NOTIFY, .bar = PIO_BAR, .offset = 0,
+                 .length = PIO_NOTIFY_MULT * vdev->ops->nqueues },
+        .notify_off_multiplier = PIO_NOTIFY_MULT,
+    };
     int ret;
+
+    /* The port area first: a driver uses the first notify capability it
+     * can map; one that maps memory BARs only finds the one in BAR 0. */
+    ret = pci_cap_add(vdev->pci, &np, sizeof(np));
+    if (ret < 0)
+        return ret;
 
     for (unsigned i = 0; i < ARRAY_SIZE(areas); i++) {
         struct virtio_pci_cap c = {
@@ -507,22 +546,45 @@ static int virtio_caps_add(struct virtio_dev *vdev)
     return ret < 0 ? ret : 0;
 }
 
-/* One eventfd per queue: KVM signals it on a notify write (ioeventfd);
- * the I/O thread waits on it. */
+/* Queue q's notify address in memory (port = false) or I/O space. */
+static struct kvm_ioeventfd notify_ioeventfd(const struct virtio_dev *vdev, unsigned q, bool port)
+{
+    struct kvm_ioeventfd io = { .len = 2, .fd = vdev->q[q].kickfd };
+
+    if (port) {
+        io.addr = pci_bar_addr(vdev->pci, PIO_BAR) + PIO_NOTIFY_MULT * q;
+        io.flags = KVM_IOEVENTFD_FLAG_PIO;
+    } else {
+        io.addr = pci_bar_addr(vdev->pci, 0) + BAR0_NOTIFY + NOTIFY_MULT * q;
+    }
+    return io;
+}
+
+/* One eventfd per queue: KVM signals it on a notify write to either
+ * area (ioeventfd); the I/O thread waits on it. */
 static int virtio_kickfds_setup(struct virtio_dev *vdev)
 {
-    gpa_t notify = pci_bar_addr(vdev->pci, 0) + BAR0_NOTIFY;
     int ret;
 
     for (unsigned i = 0; i < vdev->ops->nqueues; i++) {
         struct vq_state *q = &vdev->q[i];
-        struct kvm_ioeventfd io = { .addr = notify + NOTIFY_MULT * i, .len = 2 };
+        struct kvm_ioeventfd io;
 
         q->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (q->kickfd < 0)
             return -errno;
-        io.fd = q->kickfd;
+        io = notify_ioeventfd(vdev, i, false);
         ret = kvm_ioctl(vm_fd(vdev->vm), KVM_IOEVENTFD, &io);
+        if (!ret) {
+            io = notify_ioeventfd(vdev, i, true);
+            ret = kvm_ioctl(vm_fd(vdev->vm), KVM_IOEVENTFD, &io);
+            if (ret) {      /* both or neither: the exit path serves both */
+                io = notify_ioeventfd(vdev, i, false);
+                io.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+                if (kvm_ioctl(vm_fd(vdev->vm), KVM_IOEVENTFD, &io))
+                    log_debug("virtio: cannot remove ioeventfd");
+            }
+        }
         if (ret)
             log_debug("virtio-%s: no ioeventfd (%s): notifies exit to kvmm",
                       vdev->ops->name, strerror(-ret));
@@ -543,6 +605,7 @@ static int virtio_pci_setup(struct virtio_dev *vdev)
         .subsys_vendor = VIRTIO_PCI_VENDOR, .subsys_id = VIRTIO_PCI_SUBSYS_ID,
         .class_code = ops->class_code, .revision = 1,
         .bars[0] = { .size = BAR0_SIZE, .ops = &bar0_ops, .opaque = vdev },
+        .bars[PIO_BAR] = { .size = PIO_BAR_SIZE, .io = true, .ops = &pio_bar_ops, .opaque = vdev },
         .msix_vectors = ops->nqueues + 1,
     };
     int ret;
@@ -592,15 +655,16 @@ void virtio_pci_destroy(struct virtio_dev *vdev)
         return;
     for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
         struct vq_state *q = &vdev->q[i];
-        struct kvm_ioeventfd io = {
-            .len = 2, .fd = q->kickfd, .flags = KVM_IOEVENTFD_FLAG_DEASSIGN,
-        };
 
         if (q->kickfd < 0)
             continue;
-        io.addr = pci_bar_addr(vdev->pci, 0) + BAR0_NOTIFY + NOTIFY_MULT * i;
-        if (q->ioeventfd && kvm_ioctl(vm_fd(vdev->vm), KVM_IOEVENTFD, &io))
-            log_debug("virtio: cannot remove ioeventfd");
+        for (int port = 0; q->ioeventfd && port < 2; port++) {
+            struct kvm_ioeventfd io = notify_ioeventfd(vdev, i, port);
+
+            io.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+            if (kvm_ioctl(vm_fd(vdev->vm), KVM_IOEVENTFD, &io))
+                log_debug("virtio: cannot remove ioeventfd");
+        }
         if (evloop_del_fd(vm_evloop(vdev->vm), q->kickfd))
             log_debug("virtio: kick fd was not watched");
         close(q->kickfd);
