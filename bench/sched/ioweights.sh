@@ -9,7 +9,10 @@
 #      LOOP_CHUNK iterations;
 #   b: fio, 4 KiB random reads of its virtio-blk disk (O_DIRECT, libaio,
 #      FIO_IODEPTH), for FIO_SECONDS; a side loop prints the disk's
-#      completed reads every half second.
+#      completed reads every half second.  The disk is a 256 MiB image on
+#      tmpfs, or with IOW_DISK_US=N a null_blk device that completes each
+#      read N µs after it arrives (a timer, no CPU time): storage that
+#      makes the guest wait rather than compute.
 # Two runs: the adaptive controller off (static equal weights) and on.
 # b's IOPS and p99 completion latency come from fio's own (terse) output,
 # a's loop rate from its lines inside b's fio window.  The vCPU and I/O
@@ -30,6 +33,9 @@ SECS=${FIO_SECONDS:-20}
 QD=${FIO_IODEPTH:-1}
 CHUNK=${LOOP_CHUNK:-100000}
 MODES=${IOW_MODES:-off on}
+DISK_US=${IOW_DISK_US:-}
+[ -z "$DISK_US" ] || [[ $DISK_US =~ ^[1-9][0-9]{0,6}$ ]] || {
+    echo "IOW_DISK_US: expected a latency in µs from 1 to 9999999, got '$DISK_US'" >&2; exit 2; }
 BOOT_TIMEOUT=${KVMM_BOOT_TIMEOUT:-240}
 mkdir -p "$OUT"
 
@@ -37,7 +43,8 @@ mkdir -p "$OUT"
 
 # spec MODE ADAPTIVE: the two-VM spec
 spec() {
-    local mode=$1 adaptive=$2 sa sb
+    local mode=$1 adaptive=$2 sa sb disk='"path": "/tmp/iow-disk.img", "read_only": true, "cache": "writeback"'
+    [ -z "$DISK_US" ] || disk='"path": "/dev/nullb0", "read_only": true, "cache": "none"'
     sa="echo LOOP-START
 awk -v n=$CHUNK 'BEGIN { for (;;) { for (k = 0; k < n; k++) x += k; i += n
     getline u < \"/proc/uptime\"; close(\"/proc/uptime\"); split(u, f, \" \")
@@ -62,7 +69,7 @@ cat /tmp/fio.err"
  {"name": "b", "kernel": "$GUEST/vmlinuz-cloud", "initrd": "/tmp/iow-initrd",
   "cmdline": "console=ttyS0 quiet kvmm.test=script kvmm.cmd=$(printf '%s\n' "$sb" | base64 -w0)",
   "vcpus": 1, "memory_mib": 512, "console": "file:/tmp/iow-$mode.b.con",
-  "disks": [{"path": "/tmp/iow-disk.img", "read_only": true, "cache": "writeback"}],
+  "disks": [{$disk}],
   "sched": {"weight": 100, "vcpu_affinity": [[1]], "io_affinity": [0],
             "adaptive": {"enabled": $adaptive}}}]}
 JSON
@@ -156,9 +163,17 @@ if [ "${1-}" = --inner ]; then
     [ -d /sys/fs/cgroup/cpu ] && layout=v1
     # The disk: written, so tmpfs holds a page behind every block.
     dd if=/dev/zero of=/tmp/iow-disk.img bs=1M count=256 status=none || exit 1
+    disk=tmpfs
+    if [ -n "$DISK_US" ]; then
+        # Timer completions (irqmode=2) after DISK_US; multi-queue.
+        modprobe null_blk nr_devices=1 gb=1 queue_mode=2 irqmode=2 \
+            completion_nsec=$((DISK_US * 1000)) || exit 1
+        [ -b /dev/nullb0 ] || { echo "IOW: no /dev/nullb0"; exit 1; }
+        disk="null_blk,${DISK_US}us"
+    fi
     cp "$ROOT/build/bench/initramfs-bench.cpio" /tmp/iow-initrd || exit 1
     cat "$KVMM" "$GUEST"/vmlinuz-cloud "$GUEST"/initramfs-cloud.cpio.gz >/dev/null
-    echo "IOW-ENV kernel=$(uname -r) cpus=$(nproc) cgroups=$layout fio_qd=$QD fio_secs=$SECS"
+    echo "IOW-ENV kernel=$(uname -r) cpus=$(nproc) cgroups=$layout fio_qd=$QD fio_secs=$SECS disk=$disk"
     for m in $MODES; do
         a=false; [ "${m%%-*}" = on ] && a=true
         # A guest that fails (a few percent of boots in the emulated test
@@ -184,6 +199,7 @@ elif scripts/host-kvm-ok.sh; then
 else
     scripts/testhost.sh --timeout $((3 * (BOOT_TIMEOUT + SECS + 90))) -- \
         env BENCH_DIR="${OUT%/sched}" FIO_SECONDS="$SECS" FIO_IODEPTH="$QD" LOOP_CHUNK="$CHUNK" IOW_MODES="$MODES" \
+            IOW_DISK_US="$DISK_US" \
         bash "$ROOT/bench/sched/ioweights.sh" --inner >"$log" 2>&1
 fi
 if ! grep -q '^IOW-INNER-RC=0' "$log"; then
@@ -198,6 +214,8 @@ env_line=$(grep '^IOW-ENV' "$log" | tr -d '\r')
     true
 } | tee "$OUT/iow.md"
 [ "${PIPESTATUS[0]}" = 0 ] || exit 1
+png=docs/img/sched-io-weights.png
+[ -z "$DISK_US" ] || png=docs/img/sched-io-weights-nullblk.png
 if command -v gnuplot >/dev/null; then
     mkdir -p docs/img
     extra=
@@ -206,7 +224,7 @@ if command -v gnuplot >/dev/null; then
     done
     gnuplot <<GP
 set terminal png size 860,480
-set output "docs/img/sched-io-weights.png"
+set output "$png"
 set title "Two Linux VMs on one host CPU: fio 4k randread (b) next to a CPU loop (a)"
 set xlabel "seconds since fio started"
 set ylabel "b: reads/s (each 0.5 s)"
@@ -221,7 +239,7 @@ plot "$OUT/iow-off.iops" using 1:2 with lines lw 2 lc rgb "red" title "b reads/s
      "$OUT/iow-on.weights" using 1:2 axes x1y2 with steps dt 2 lc rgb "blue" title "b vCPU weight", \
      "$OUT/iow-on.weights" using 1:3 axes x1y2 with steps dt 3 lc rgb "dark-green" title "a vCPU weight"$extra
 GP
-    echo "plot: docs/img/sched-io-weights.png"
+    echo "plot: $png"
 else
     echo "bench-sched: gnuplot not installed: no plot" >&2
 fi
