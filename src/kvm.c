@@ -64,20 +64,6 @@ static int kvm_cpuid_fetch(struct kvm_host *host)
     return -E2BIG;
 }
 
-/* KVM emulates the local APIC's TSC-deadline mode but leaves it out of
- * KVM_GET_SUPPORTED_CPUID: offer it when the capability says so, as
- * other VMMs do.  Guests then arm their timer with one MSR write instead
- * of the APIC's initial-count register, and KVM can back it with the
- * VMX preemption timer instead of a host hrtimer. */
-static void kvm_cpuid_add_tsc_deadline(struct kvm_host *host)
-{
-    if (kvm_check_extension(host->fd, KVM_CAP_TSC_DEADLINE_TIMER) <= 0)
-        return;
-    for (unsigned i = 0; i < host->cpuid->nent; i++)
-        if (host->cpuid->entries[i].function == 1)
-            host->cpuid->entries[i].ecx |= 1u << 24;
-}
-
 int kvm_host_open(struct kvm_host *host, char *err, size_t errlen)
 {
     int ret;
@@ -103,7 +89,6 @@ int kvm_host_open(struct kvm_host *host, char *err, size_t errlen)
         snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-ret));
         goto out_close;
     }
-    kvm_cpuid_add_tsc_deadline(host);
     host->pvm = path_exists("/sys/module/kvm_pvm");
     return 0;
 
