@@ -198,9 +198,12 @@ blk_counter() {
     awk -v n="vda.$1" '$(NF-1) == n { print $NF; exit }' "$err"
 }
 
-# test_blk_batch NAME REQUESTS [sync]: one notify for REQUESTS reads
+# test_blk_batch NAME REQUESTS [sync|pio]: one notify for REQUESTS reads
 # (firmware/virtio_blk_batch.c).  io_uring: all in one submit, and no more
-# interrupts than completion batches; synchronous: one interrupt.
+# interrupts than completion batches; synchronous: one interrupt.  pio:
+# the device also offers notify ports (KVMM_PIO_NOTIFY=1), listed first,
+# so the payload's one notify is an OUT to BAR 2: the reads complete only
+# if that kick arrives.
 test_blk_batch() {
     local name=$1 n=$2 img=$tmp/batch.img req sub max irq reaps
     python3 -c 'import sys
@@ -208,6 +211,9 @@ with open(sys.argv[1], "wb") as f:
     for s in range(256): f.write(bytes([(s * 7 + 1) & 0xff]) * 512)' "$img"
     if [ "${3:-}" = sync ]; then
         KVMM_LOG=info KVMM_NO_IO_URING=1 run "$name" virtio_blk_batch 64 --disk "$img" \
+            --param "requests=$n"
+    elif [ "${3:-}" = pio ]; then
+        KVMM_LOG=info KVMM_PIO_NOTIFY=1 run "$name" virtio_blk_batch 64 --disk "$img" \
             --param "requests=$n"
     else
         KVMM_LOG=info run "$name" virtio_blk_batch 64 --disk "$img" \
@@ -259,6 +265,7 @@ else
         test_virtio_absent
         test_blk_batch blk_batch_iodepth32 32
         test_blk_batch blk_batch_sync 80 sync
+        test_blk_batch blk_batch_notify_port 32 pio
     fi
 fi
 

@@ -1,10 +1,10 @@
 /* Modern virtio-PCI transport (virtio 1.2, 4.1).  BAR 0 holds the common
- * configuration, ISR, device configuration and notification areas; BAR 2
- * is a small I/O-space BAR with a second notification area, offered
- * first, so drivers that take the first notify capability (Linux) kick
- * with an OUT instruction: KVM handles that exit without decoding the
- * instruction, which an MMIO write needs on AMD hosts.  The PCI module
- * places the BARs and the MSI-X BAR. */
+ * configuration, ISR, device configuration and notification areas.  With
+ * KVMM_PIO_NOTIFY=1, BAR 2 is a small I/O-space BAR with a second
+ * notification area, offered first, so drivers that take the first
+ * notify capability (Linux) kick with an OUT instruction: KVM handles
+ * that exit without decoding the instruction, which an MMIO write needs
+ * on AMD hosts.  The PCI module places the BARs and the MSI-X BAR. */
 #include "devices/virtio/virtio.h"
 
 #include <errno.h>
@@ -99,6 +99,7 @@ struct virtio_dev {
     uint8_t isr;            /* atomic: read-to-clear by the driver */
     bool broken;
     struct virtio_pci_cfg_cap cfg_win;  /* under lock */
+    bool pio_notify;        /* BAR 2 notify ports (KVMM_PIO_NOTIFY=1) */
     uint64_t kicks, interrupts;
     struct vq_state q[VIRTIO_MAX_QUEUES];
 };
@@ -517,7 +518,7 @@ static int virtio_caps_add(struct virtio_dev *vdev)
 
     /* The port area first: a driver uses the first notify capability it
      * can map; one that maps memory BARs only finds the one in BAR 0. */
-    ret = pci_cap_add(vdev->pci, &np, sizeof(np));
+    ret = vdev->pio_notify ? pci_cap_add(vdev->pci, &np, sizeof(np)) : 0;
     if (ret < 0)
         return ret;
 
@@ -575,7 +576,7 @@ static int virtio_kickfds_setup(struct virtio_dev *vdev)
             return -errno;
         io = notify_ioeventfd(vdev, i, false);
         ret = kvm_ioctl(vm_fd(vdev->vm), KVM_IOEVENTFD, &io);
-        if (!ret) {
+        if (!ret && vdev->pio_notify) {
             io = notify_ioeventfd(vdev, i, true);
             ret = kvm_ioctl(vm_fd(vdev->vm), KVM_IOEVENTFD, &io);
             if (ret) {      /* both or neither: the exit path serves both */
@@ -605,10 +606,15 @@ static int virtio_pci_setup(struct virtio_dev *vdev)
         .subsys_vendor = VIRTIO_PCI_VENDOR, .subsys_id = VIRTIO_PCI_SUBSYS_ID,
         .class_code = ops->class_code, .revision = 1,
         .bars[0] = { .size = BAR0_SIZE, .ops = &bar0_ops, .opaque = vdev },
-        .bars[PIO_BAR] = { .size = PIO_BAR_SIZE, .io = true, .ops = &pio_bar_ops, .opaque = vdev },
         .msix_vectors = ops->nqueues + 1,
     };
+    const char *pio = getenv("KVMM_PIO_NOTIFY");
     int ret;
+
+    vdev->pio_notify = pio && !strcmp(pio, "1");
+    if (vdev->pio_notify)
+        desc.bars[PIO_BAR] = (struct pci_bar_desc){
+            .size = PIO_BAR_SIZE, .io = true, .ops = &pio_bar_ops, .opaque = vdev };
 
     if (ops->nqueues == 0 || ops->nqueues > VIRTIO_MAX_QUEUES || ops->config_size > AREA_SIZE)
         return -EINVAL;
@@ -658,7 +664,7 @@ void virtio_pci_destroy(struct virtio_dev *vdev)
 
         if (q->kickfd < 0)
             continue;
-        for (int port = 0; q->ioeventfd && port < 2; port++) {
+        for (int port = 0; q->ioeventfd && port < 1 + vdev->pio_notify; port++) {
             struct kvm_ioeventfd io = notify_ioeventfd(vdev, i, port);
 
             io.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
