@@ -33,18 +33,25 @@ _run_guest_once() {
 }
 
 # run_guest TIMEOUT OUTFILE -- CMD...: returns CMD's status, 124 on timeout.
-# A timed-out run is retried once, loudly: a few percent of nested boots
-# stall, but a retry needed often is a bug, and build/test-retries.log lets
-# the test summary count them.
+# A run that timed out, or that failed before the guest's init printed its
+# marker, is retried once, loudly: a few percent of nested boots stall or
+# die early, but a retry needed often is a bug, and build/test-retries.log
+# lets the test summary count them.  (A run meant to fail before init
+# fails the same way twice.)
 run_guest() {
-    local secs=$1 out=$2 rc=0; shift 2
+    local secs=$1 out=$2 rc=0 why; shift 2
     [ "${1-}" != -- ] || shift
     _run_guest_once "$secs" "$out" "$@" || rc=$?
     if [ "$rc" = 124 ]; then
-        echo "RETRY: $(basename "$0"): timed out after ${secs}s: $*" >&2
+        why="timed out after ${secs}s"
+    elif [ "$rc" != 0 ] && ! grep -q '^KVMM-INIT-OK' "$out"; then
+        why="status $rc before the guest's init marker ($(grep -m1 -E 'kvmm: |Kernel panic|triple' "$out" | cut -c1-120))"
+    fi
+    if [ -n "${why-}" ]; then
+        echo "RETRY: $(basename "$0"): $why: $*" >&2
         mkdir -p "$(dirname "$RETRY_LOG")"
-        echo "$(date -u +%FT%TZ) $(basename "$0") timeout=${secs}s $*" >>"$RETRY_LOG"
-        mv -f "$out" "$out.timed-out"   # evidence for whoever hunts the stall
+        echo "$(date -u +%FT%TZ) $(basename "$0") $why $*" >>"$RETRY_LOG"
+        mv -f "$out" "$out.failed-1"    # evidence for whoever hunts the stall
         rc=0
         _run_guest_once "$secs" "$out" "$@" || rc=$?
     fi
