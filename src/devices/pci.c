@@ -92,7 +92,7 @@ struct pci_bus {
     uint32_t cf8;
     struct pci_dev *devs[PCI_MAX_DEVICES];
     gpa_t mmio_next;
-    uint32_t pio_next;
+    gpa_t pio_next;
     pthread_mutex_t route_lock;      /* GSI routing table */
     struct msi_route routes[MSI_MAX_ROUTES];
     unsigned next_gsi;
@@ -597,50 +597,30 @@ static void pci_dev_header(struct pci_dev *d, const struct pci_dev_desc *desc)
     d->cap_end = PCI_CAP_START;
 }
 
-/* Place one I/O BAR: naturally aligned, in the port window. */
-static int pci_io_bar_place(struct pci_dev *d, unsigned bar, uint32_t size,
-                            const struct bus_ops *ops, void *opaque)
+/* Place one BAR, naturally aligned: memory BARs in the 32-bit window,
+ * I/O BARs in the port window (bit 0 set in the register). */
+static int pci_bar_place(struct pci_dev *d, unsigned bar, const struct pci_bar_desc *b)
 {
     struct pci_bus *bus = d->bus;
-    uint32_t addr = (bus->pio_next + size - 1) & ~(size - 1);
+    gpa_t *next = b->io ? &bus->pio_next : &bus->mmio_next;
+    gpa_t end = b->io ? LAYOUT_PCI_PIO + LAYOUT_PCI_PIO_SIZE : LAYOUT_PCI_MMIO + LAYOUT_PCI_MMIO_SIZE;
+    uint32_t size = b->size;
+    gpa_t addr = (*next + size - 1) & ~((gpa_t)size - 1);
     int ret;
 
-    if (size < 4 || size > 256 || (size & (size - 1)))
+    if ((b->io ? size < 4 || size > 256 : size < 4096) || (size & (size - 1)))
         return -EINVAL;
-    if (addr + size > LAYOUT_PCI_PIO + LAYOUT_PCI_PIO_SIZE)
+    if (addr + size > end)
         return -ENOSPC;
-    ret = bus_register(bus->pio, addr, size, ops, opaque, d->name);
+    ret = bus_register(b->io ? bus->pio : bus->mmio, addr, size, b->ops, b->opaque, d->name);
     if (ret)
         return ret;
-    bus->pio_next = addr + size;
-    d->bar_io |= (uint8_t)(1u << bar);
+    *next = addr + size;
+    d->bar_io |= (uint8_t)(b->io << bar);
     d->bar_size[bar] = size;
     d->bar_addr[bar] = addr;
     le_put(&d->wmask[PCI_BAR0 + 4 * bar], 4, ~(size - 1));
-    cfg_put(d, PCI_BAR0 + 4 * bar, 4, addr | 1);
-    return 0;
-}
-
-/* Place one memory BAR: naturally aligned, in the 32-bit window. */
-static int pci_bar_place(struct pci_dev *d, unsigned bar, uint32_t size,
-                         const struct bus_ops *ops, void *opaque)
-{
-    struct pci_bus *bus = d->bus;
-    gpa_t addr = (bus->mmio_next + size - 1) & ~((gpa_t)size - 1);
-    int ret;
-
-    if (size < 4096 || (size & (size - 1)))
-        return -EINVAL;
-    if (addr + size > LAYOUT_PCI_MMIO + LAYOUT_PCI_MMIO_SIZE)
-        return -ENOSPC;
-    ret = bus_register(bus->mmio, addr, size, ops, opaque, d->name);
-    if (ret)
-        return ret;
-    bus->mmio_next = addr + size;
-    d->bar_size[bar] = size;
-    d->bar_addr[bar] = addr;
-    le_put(&d->wmask[PCI_BAR0 + 4 * bar], 4, ~(size - 1));
-    cfg_put(d, PCI_BAR0 + 4 * bar, 4, (uint32_t)addr);
+    cfg_put(d, PCI_BAR0 + 4 * bar, 4, (uint32_t)addr | b->io);
     return 0;
 }
 
@@ -651,12 +631,12 @@ static int pci_dev_setup(struct pci_dev *d, const struct pci_dev_desc *desc)
     pci_dev_header(d, desc);
     for (unsigned b = 0; b < PCI_NUM_BARS && !ret; b++)
         if (desc->bars[b].size)
-            ret = (desc->bars[b].io ? pci_io_bar_place : pci_bar_place)(
-                      d, b, desc->bars[b].size, desc->bars[b].ops, desc->bars[b].opaque);
+            ret = pci_bar_place(d, b, &desc->bars[b]);
     if (!ret && desc->msix_vectors)
         ret = msix_setup(d, desc->msix_vectors);
     if (!ret && desc->msix_vectors)
-        ret = pci_bar_place(d, d->msix_bar, MSIX_BAR_SIZE, &msix_bar_ops, d);
+        ret = pci_bar_place(d, d->msix_bar, &(struct pci_bar_desc){
+                                .size = MSIX_BAR_SIZE, .ops = &msix_bar_ops, .opaque = d });
     if (!ret && desc->msix_vectors)
         ret = msix_irqfds_setup(d);
     return ret;

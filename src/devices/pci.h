@@ -1,7 +1,7 @@
 /* PCI: one root bus (bus 0, function 0 only) behind a host bridge, its
  * configuration space through ports 0xCF8/0xCFC and ECAM, BARs placed by
- * the core in LAYOUT_PCI_MMIO (I/O BARs in LAYOUT_PCI_PIO), and MSI-X with its table and PBA in a BAR
- * owned by this module.  Each MSI-X vector has an irqfd and a GSI routed
+ * the core in LAYOUT_PCI_MMIO (I/O BARs in LAYOUT_PCI_PIO), and MSI-X
+ * with its table and PBA in a BAR owned by this module.  Each MSI-X vector has an irqfd and a GSI routed
  * with KVM_SET_GSI_ROUTING; devices raise a vector with pci_msix_notify(). */
 #ifndef KVMM_DEVICES_PCI_H
 #define KVMM_DEVICES_PCI_H
