@@ -91,3 +91,46 @@ int vcpu_kvm_stats_read(struct vcpu *vcpu, vcpu_stat_fn fn, void *ctx)
     free(descs);
     return ret;
 }
+
+int vcpu_kvm_stat_find(struct vcpu *vcpu, const char *name, off_t *off)
+{
+    struct kvm_stats_header h;
+    size_t dsize, total, len = strlen(name);
+    char *descs;
+    int ret;
+
+    if (vcpu->stats_fd < 0)
+        return -ENOTSUP;
+    ret = pread_all(vcpu->stats_fd, &h, sizeof(h), 0);
+    if (ret)
+        return ret;
+    dsize = sizeof(struct kvm_stats_desc) + h.name_size;
+    if (h.name_size == 0 || h.name_size > 255 || h.num_desc > STATS_MAX_BYTES / dsize)
+        return -EIO;
+    total = dsize * h.num_desc;
+    descs = malloc(total);
+    if (!descs)
+        return -ENOMEM;
+    ret = pread_all(vcpu->stats_fd, descs, total, h.desc_offset);
+    if (!ret) {
+        ret = -ENOENT;
+        for (uint32_t i = 0; i < h.num_desc; i++) {
+            const struct kvm_stats_desc *d = (const void *)(descs + i * dsize);
+
+            if (stat_is_scalar(d) && len < h.name_size && !memcmp(d->name, name, len + 1)) {
+                *off = (off_t)h.data_offset + d->offset;
+                ret = 0;
+                break;
+            }
+        }
+    }
+    free(descs);
+    return ret;
+}
+
+int vcpu_kvm_stat_at(struct vcpu *vcpu, off_t off, uint64_t *value)
+{
+    if (vcpu->stats_fd < 0)
+        return -ENOTSUP;
+    return pread_all(vcpu->stats_fd, value, sizeof(*value), off);
+}

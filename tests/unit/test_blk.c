@@ -1,7 +1,8 @@
-/* Unit tests for virtio-blk's interrupt coalescing decision. */
+/* Unit tests for virtio-blk's interrupt coalescing decisions. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <cmocka.h>
@@ -14,34 +15,95 @@
 static void test_publish_at_once(void **state)
 {
     (void)state;
-    assert_false(blk_coalesce_hold(1, 31, 0, 0));       /* coalescing off */
-    assert_false(blk_coalesce_hold(0, 32, 0, 500 * US));
-    assert_false(blk_coalesce_hold(1, 0, 0, 500 * US)); /* queue depth 1 */
-    assert_false(blk_coalesce_hold(32, 0, 0, 500 * US));
+    assert_false(blk_coalesce_hold(1, 31, 0, 0, false));       /* coalescing off */
+    assert_false(blk_coalesce_hold(0, 32, 0, 500 * US, false));
+    assert_false(blk_coalesce_hold(1, 0, 0, 500 * US, false)); /* queue depth 1 */
+    assert_false(blk_coalesce_hold(32, 0, 0, 500 * US, false));
 }
 
 /* Hold until three quarters of the outstanding requests are done. */
 static void test_hold_until_three_quarters(void **state)
 {
     (void)state;
-    assert_true(blk_coalesce_hold(1, 31, 0, 500 * US));
-    assert_true(blk_coalesce_hold(23, 9, 10 * US, 500 * US));
-    assert_false(blk_coalesce_hold(24, 8, 10 * US, 500 * US));
-    assert_false(blk_coalesce_hold(25, 7, 10 * US, 500 * US));
-    assert_true(blk_coalesce_hold(5, 3, 0, 500 * US));  /* 1 MiB at depth 8 */
-    assert_false(blk_coalesce_hold(6, 2, 0, 500 * US));
-    assert_true(blk_coalesce_hold(1, 1, 0, 500 * US));
+    assert_true(blk_coalesce_hold(1, 31, 0, 500 * US, false));
+    assert_true(blk_coalesce_hold(23, 9, 10 * US, 500 * US, false));
+    assert_false(blk_coalesce_hold(24, 8, 10 * US, 500 * US, false));
+    assert_false(blk_coalesce_hold(25, 7, 10 * US, 500 * US, false));
+    assert_true(blk_coalesce_hold(5, 3, 0, 500 * US, false));  /* 1 MiB at depth 8 */
+    assert_false(blk_coalesce_hold(6, 2, 0, 500 * US, false));
+    assert_true(blk_coalesce_hold(1, 1, 0, 500 * US, false));
 }
 
 /* The bound caps the wait however little is done. */
 static void test_bound(void **state)
 {
     (void)state;
-    assert_true(blk_coalesce_hold(1, 31, 499 * US, 500 * US));
-    assert_false(blk_coalesce_hold(1, 31, 500 * US, 500 * US));
-    assert_false(blk_coalesce_hold(1, 31, UINT64_MAX, 500 * US));
-    assert_false(blk_coalesce_hold(UINT32_MAX, UINT32_MAX, 0, 500 * US) &&
-                 blk_coalesce_hold(UINT32_MAX, 0, 0, 500 * US));
+    assert_true(blk_coalesce_hold(1, 31, 499 * US, 500 * US, false));
+    assert_false(blk_coalesce_hold(1, 31, 500 * US, 500 * US, false));
+    assert_false(blk_coalesce_hold(1, 31, UINT64_MAX, 500 * US, false));
+    assert_false(blk_coalesce_hold(UINT32_MAX, UINT32_MAX, 0, 500 * US, false) &&
+                 blk_coalesce_hold(UINT32_MAX, 0, 0, 500 * US, false));
+}
+
+/* A submitting guest: hold even with nothing in flight, but never past
+ * the bound, and never with nothing done. */
+static void test_hold_while_streaming(void **state)
+{
+    (void)state;
+    assert_true(blk_coalesce_hold(1, 0, 0, 500 * US, true));
+    assert_true(blk_coalesce_hold(32, 0, 499 * US, 500 * US, true));
+    assert_false(blk_coalesce_hold(32, 0, 500 * US, 500 * US, true));
+    assert_false(blk_coalesce_hold(0, 0, 0, 500 * US, true));
+    assert_false(blk_coalesce_hold(1, 0, 0, 0, true));          /* coalescing off */
+}
+
+/* The pace comes from requests that arrive with nothing published in
+ * between; the first after a publication only restarts the clock. */
+static void test_pace_learns_gaps(void **state)
+{
+    struct blk_pace p = { 0 };
+    uint64_t t = 1000 * US;
+
+    (void)state;
+    blk_pace_arrival(&p, 1, t, 1000 * US);
+    assert_int_equal(p.gap_ns, 0);                      /* no interval yet */
+    blk_pace_arrival(&p, 1, t + 100 * US, 1000 * US);
+    assert_int_equal(p.gap_ns, 100 * US);
+    blk_pace_arrival(&p, 4, t + 300 * US, 1000 * US);  /* 4 in 200 us: 50 each */
+    assert_int_equal(p.gap_ns, (3 * 100 * US + 50 * US) / 4);
+    blk_pace_published(&p, 4);
+    blk_pace_arrival(&p, 1, t + 900 * US, 1000 * US);  /* after a publication */
+    assert_int_equal(p.gap_ns, (3 * 100 * US + 50 * US) / 4);
+    blk_pace_arrival(&p, 1, t + 5000 * US, 1000 * US); /* an idle spell */
+    assert_int_equal(p.gap_ns, (3 * 100 * US + 50 * US) / 4);
+    blk_pace_arrival(&p, 0, t + 5001 * US, 1000 * US); /* nothing found */
+    assert_int_equal(p.last_ns, t + 5000 * US);
+}
+
+/* Streaming: the guest took a batch last time, has added requests since,
+ * and the last came less than BLK_PACE_GAPS gaps ago. */
+static void test_pace_streaming(void **state)
+{
+    struct blk_pace p = { .gap_ns = 100 * US, .last_batch = 8, .last_ns = 1000 * US };
+
+    (void)state;
+    assert_true(blk_pace_streaming(&p, 1000 * US, 1000 * US));
+    assert_true(blk_pace_streaming(&p, 1299 * US, 1000 * US));
+    assert_false(blk_pace_streaming(&p, 1300 * US, 1000 * US));
+    assert_false(blk_pace_streaming(&p, 1000 * US, 0));        /* coalescing off */
+    /* The window never passes half the bound. */
+    assert_int_equal(blk_pace_window(&p, 400 * US), 200 * US);
+    assert_false(blk_pace_streaming(&p, 1200 * US, 400 * US));
+    /* One completion at a time last time: a guest that waits for each. */
+    p.last_batch = 1;
+    assert_false(blk_pace_streaming(&p, 1000 * US, 1000 * US));
+    /* Published since its last request: it has not submitted since. */
+    p.last_batch = 8;
+    blk_pace_published(&p, 8);
+    assert_false(blk_pace_streaming(&p, 1000 * US, 1000 * US));
+    /* No pace known. */
+    p = (struct blk_pace){ .last_batch = 8, .last_ns = 1000 * US };
+    assert_false(blk_pace_streaming(&p, 1000 * US, 1000 * US));
 }
 
 int main(void)
@@ -50,6 +112,9 @@ int main(void)
         cmocka_unit_test(test_publish_at_once),
         cmocka_unit_test(test_hold_until_three_quarters),
         cmocka_unit_test(test_bound),
+        cmocka_unit_test(test_hold_while_streaming),
+        cmocka_unit_test(test_pace_learns_gaps),
+        cmocka_unit_test(test_pace_streaming),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,6 +38,7 @@
 #include "spec.h"
 #include "util/evloop.h"
 #include "util/log.h"
+#include "vcpu/vcpu.h"
 #include "vm.h"
 
 #define BLK_QUEUE_SIZE   256
@@ -118,6 +119,7 @@ struct blk_req {
 struct blk_stats {
     uint64_t requests, read_bytes, write_bytes, flushes, discards, errors;
     uint64_t submits, submitted, completions, reaps, max_batch, held, inline_rw;
+    uint64_t stream_holds, halt_releases;
 };
 
 struct blk_queue {
@@ -125,6 +127,11 @@ struct blk_queue {
     uint64_t held_since;        /* when completions started to wait; 0 = none wait */
     bool starved;               /* requests left in the ring for lack of slots */
     bool quiet;                 /* guest kicks off: completions look at the ring */
+    struct blk_pace pace;       /* the guest's submission pace (blk_coalesce.h) */
+    struct vcpu *vcpu;          /* the vCPU this queue serves, for its halts; NULL: unknown */
+    bool vcpu_looked;           /* vcpu and halt_off were looked up */
+    off_t halt_off;             /* where KVM counts that vCPU's halts */
+    uint64_t halts;             /* its halts when the held completions started to wait */
 };
 
 struct blk_disk {
@@ -137,6 +144,7 @@ struct blk_disk {
     bool inline_rw;             /* memory-backed image: reads and writes in line */
     unsigned nq;
     uint64_t coalesce_ns;
+    bool pace, pace_halts;      /* hold for a submitting guest; end on its vCPU's halt */
     int deadline;               /* evloop deadline id of held completions */
     int poll;                   /* evloop deadline id of the ring check while quiet */
     struct blk_queue q[SPEC_DISK_QUEUES_MAX];
@@ -423,41 +431,93 @@ static uint8_t blk_uring_status(struct blk_disk *d, const struct blk_req *r, int
     return VIRTIO_BLK_S_OK;
 }
 
+/* With one queue per vCPU, Linux gives queue i to CPU i and sends its
+ * interrupt there: that vCPU's halts say when it waits. */
+static void blk_queue_vcpu_lookup(struct blk_disk *d, unsigned qi)
+{
+    struct blk_queue *bq = &d->q[qi];
+
+    bq->vcpu_looked = true;
+    bq->vcpu = d->nq == vm_spec(d->vm)->vcpus && d->pace_halts ? vm_vcpu(d->vm, qi) : NULL;
+    if (bq->vcpu && vcpu_kvm_stat_find(bq->vcpu, "halt_exits", &bq->halt_off))
+        bq->vcpu = NULL;
+}
+
+/* The vCPU behind queue qi has halted since its completions started to
+ * wait (or nothing tells): it is waiting for them. */
+static bool blk_queue_vcpu_halted(struct blk_queue *bq)
+{
+    uint64_t v;
+
+    if (!bq->vcpu)
+        return false;
+    return vcpu_kvm_stat_at(bq->vcpu, bq->halt_off, &v) || v != bq->halts;
+}
+
 /* Publish queue qi's completions and interrupt the driver if it asked,
  * unless they may wait for more (blk_coalesce.h). */
 static void blk_queue_flush(struct blk_disk *d, unsigned qi)
 {
     struct virtq *vq = virtio_queue(d->vdev, qi);
     struct blk_queue *bq = &d->q[qi];
-    uint64_t now;
+    unsigned done = virtq_unpublished(vq);
+    uint64_t now, wait;
+    bool streaming;
 
-    if (!virtq_unpublished(vq))
+    if (!done)
         return;
-    if (d->coalesce_ns && bq->inflight) {
+    if (d->coalesce_ns) {
         now = evloop_now_ns();
-        if (!bq->held_since)
+        if (!bq->held_since) {
             bq->held_since = now;
-        if (blk_coalesce_hold(virtq_unpublished(vq), bq->inflight, now - bq->held_since,
-                              d->coalesce_ns)) {
-            evloop_deadline_arm(vm_evloop(d->vm), d->deadline,
-                                bq->held_since + d->coalesce_ns - now);
+            if (!bq->vcpu_looked)
+                blk_queue_vcpu_lookup(d, qi);
+            if (bq->vcpu && vcpu_kvm_stat_at(bq->vcpu, bq->halt_off, &bq->halts))
+                bq->vcpu = NULL;
+        }
+        streaming = d->pace && blk_pace_streaming(&bq->pace, now, d->coalesce_ns);
+        if (streaming && blk_queue_vcpu_halted(bq)) {
+            streaming = false;
+            STAT_ADD(d, halt_releases, 1);
+        }
+        if (blk_coalesce_hold(done, bq->inflight, now - bq->held_since, d->coalesce_ns,
+                              streaming)) {
+            wait = bq->held_since + d->coalesce_ns - now;
+            if (streaming && !bq->inflight) {
+                /* Look again when the guest would have added its next
+                 * request, and give up when it stopped. */
+                uint64_t w = bq->pace.last_ns + blk_pace_window(&bq->pace, d->coalesce_ns) - now;
+                uint64_t gap = bq->pace.gap_ns < BLK_PACE_MIN_CHECK_NS ? BLK_PACE_MIN_CHECK_NS :
+                                                                         bq->pace.gap_ns;
+
+                wait = wait < w ? wait : w;
+                wait = wait < gap ? wait : gap;
+                STAT_ADD(d, stream_holds, 1);
+            }
+            evloop_deadline_arm(vm_evloop(d->vm), d->deadline, wait);
             STAT_ADD(d, held, 1);
             return;
         }
     }
     bq->held_since = 0;
+    blk_pace_published(&bq->pace, done);
     if (virtq_publish(vq))
         virtio_queue_interrupt(d->vdev, qi);
 }
 
-/* The coalescing bound passed: publish what waited. */
+/* The coalescing bound passed, or a held queue's guest may have added
+ * requests: look at the rings and publish what need not wait. */
 static void blk_deadline(void *opaque, uint32_t events)
 {
     struct blk_disk *d = opaque;
 
     virtio_dev_lock(d->vdev);
-    for (unsigned i = 0; i < d->nq; i++)
-        blk_queue_flush(d, i);
+    for (unsigned i = 0; i < d->nq; i++) {
+        if (d->q[i].quiet)
+            blk_disk_kick(d, i);
+        else
+            blk_queue_flush(d, i);
+    }
     virtio_dev_unlock(d->vdev);
 }
 
@@ -564,7 +624,7 @@ static bool blk_req_start(struct blk_disk *d, struct blk_req *r)
 
 /* Pop and start everything available; returns requests sent to io_uring,
  * or -1 when the driver broke the ring. */
-static int blk_drain(struct blk_disk *d, struct virtq *vq, unsigned qi)
+static int blk_drain(struct blk_disk *d, struct virtq *vq, unsigned qi, unsigned *popped)
 {
     struct virtq_chain c;
     struct blk_req *r;
@@ -580,6 +640,7 @@ static int blk_drain(struct blk_disk *d, struct virtq *vq, unsigned qi)
             return -1;
         }
         r->q = (uint16_t)qi;
+        (*popped)++;
         if (blk_req_parse(r, &c)) {
             virtio_dev_fail(d->vdev, "%s: request without header or status byte", d->name);
             blk_req_put(d, r);
@@ -591,15 +652,16 @@ static int blk_drain(struct blk_disk *d, struct virtq *vq, unsigned qi)
     return queued;
 }
 
-/* While a queue has requests in flight, the guest need not kick: each
- * completion looks at its ring, and so does a check coalesce_us after the
- * last look, so a request that arrives while the others take long waits
- * no longer than that.  With nothing in flight, kicks are back on. */
+/* While a queue has requests in flight or completions held back, the
+ * guest need not kick: each completion and each look at the held ones
+ * check its ring, and so does a check coalesce_us after the last look, so
+ * a request that arrives while the others take long waits no longer than
+ * that.  With nothing in flight or held, kicks are back on. */
 static bool blk_queue_quiet(struct blk_disk *d, struct virtq *vq, unsigned q)
 {
     struct evloop *loop = vm_evloop(d->vm);
 
-    d->q[q].quiet = d->coalesce_ns && d->q[q].inflight;
+    d->q[q].quiet = d->coalesce_ns && (d->q[q].inflight || virtq_unpublished(vq));
     if (!d->q[q].quiet)
         return false;
     virtq_kick_disable(vq);
@@ -613,15 +675,25 @@ static void blk_disk_kick(void *dev, unsigned q)
     struct blk_disk *d = dev;
     struct virtq *vq = virtio_queue(d->vdev, q);
     int queued = 0, n;
+    unsigned popped;
 
     if (virtio_dev_broken(d->vdev))
         return;     /* also called from completions and deadlines */
-    do {
-        n = blk_drain(d, vq, q);
+    for (;;) {
+        popped = 0;
+        n = blk_drain(d, vq, q, &popped);
         if (n < 0)
             break;
         queued += n;
-    } while (!d->q[q].starved && !blk_queue_quiet(d, vq, q) && virtq_kick_enable(vq));
+        if (d->coalesce_ns)
+            blk_pace_arrival(&d->q[q].pace, popped, evloop_now_ns(), d->coalesce_ns);
+        if (d->q[q].starved)
+            break;
+        /* Publish or hold before choosing between kicks and looks. */
+        blk_queue_flush(d, q);
+        if (blk_queue_quiet(d, vq, q) || !virtq_kick_enable(vq))
+            break;
+    }
     if (queued) {
         io_uring_submit(&d->ring);
         STAT_ADD(d, submits, 1);
@@ -629,7 +701,8 @@ static void blk_disk_kick(void *dev, unsigned q)
         if ((uint64_t)queued > d->st.max_batch)
             __atomic_store_n(&d->st.max_batch, (uint64_t)queued, __ATOMIC_RELAXED);
     }
-    blk_queue_flush(d, q);
+    if (d->q[q].starved || n < 0)
+        blk_queue_flush(d, q);
 }
 
 /* Driver reset: wait for what is in flight, then forget it. */
@@ -675,6 +748,16 @@ static bool blk_in_memory(int fd)
     if (fstatfs(fd, &sf))
         return false;
     return sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC;
+}
+
+/* KVMM_BLK_PACE=0: no holding for a submitting guest; =nohalt: hold,
+ * but only its pace ends the hold, not its vCPU's halts. */
+static void blk_pace_setup(struct blk_disk *d)
+{
+    const char *env = getenv("KVMM_BLK_PACE");
+
+    d->pace = !env || strcmp(env, "0");
+    d->pace_halts = d->pace && !(env && !strcmp(env, "nohalt"));
 }
 
 static int blk_open(struct blk_disk *d)
@@ -799,6 +882,7 @@ static int blk_disk_create(struct vm *vm, const struct spec_disk *spec, unsigned
     if (d->nq > SPEC_DISK_QUEUES_MAX)
         d->nq = SPEC_DISK_QUEUES_MAX;
     d->coalesce_ns = (uint64_t)spec->coalesce_us * 1000;
+    blk_pace_setup(d);
     snprintf(d->name, sizeof(d->name), "vd%c", 'a' + (int)index);
     for (unsigned i = 0; i < BLK_QUEUE_SIZE; i++) {
         d->reqs[i].disk = d;
@@ -880,6 +964,8 @@ static void blk_counters(void *state, device_counter_fn emit, void *ctx)
         { "completion_batches", offsetof(struct blk_stats, reaps) },
         { "held_publishes", offsetof(struct blk_stats, held) },
         { "inline_requests", offsetof(struct blk_stats, inline_rw) },
+        { "stream_holds", offsetof(struct blk_stats, stream_holds) },
+        { "halt_releases", offsetof(struct blk_stats, halt_releases) },
     };
     struct blk *b = state;
     char name[48];
