@@ -57,53 +57,88 @@ static void test_hold_while_streaming(void **state)
     assert_false(blk_coalesce_hold(1, 0, 0, 0, true));          /* coalescing off */
 }
 
-/* The pace comes from requests that arrive with nothing published in
- * between; the first after a publication only restarts the clock. */
+#define NOH BLK_PACE_NO_HALTS
+
+/* Without halt counts, the pace comes from requests that arrive with
+ * nothing published in between; the first after a publication only
+ * restarts the clock. */
 static void test_pace_learns_gaps(void **state)
+{
+    struct blk_pace p = { 0 };
+    uint64_t t = 1000 * US, g;
+
+    (void)state;
+    blk_pace_arrival(&p, 1, t, 1000 * US, NOH);
+    assert_int_equal(p.gap_ns, 0);                      /* no interval yet */
+    blk_pace_arrival(&p, 1, t + 100 * US, 1000 * US, NOH);
+    assert_int_equal(p.gap_ns, 100 * US);
+    blk_pace_arrival(&p, 4, t + 300 * US, 1000 * US, NOH);  /* 4 in 200 us: 50 each */
+    g = (3 * 100 * US + 50 * US) / 4;
+    assert_int_equal(p.gap_ns, g);
+    blk_pace_published(&p, 4);
+    blk_pace_arrival(&p, 1, t + 900 * US, 1000 * US, NOH);  /* after a publication */
+    assert_int_equal(p.gap_ns, g);
+    blk_pace_arrival(&p, 1, t + 5000 * US, 1000 * US, NOH); /* an idle spell */
+    assert_int_equal(p.gap_ns, g);
+    blk_pace_arrival(&p, 0, t + 5001 * US, 1000 * US, NOH); /* nothing found */
+    assert_int_equal(p.last_ns, t + 5000 * US);
+}
+
+/* With halt counts, an interval counts when the vCPU did not halt in it,
+ * published or not. */
+static void test_pace_gaps_from_halts(void **state)
 {
     struct blk_pace p = { 0 };
     uint64_t t = 1000 * US;
 
     (void)state;
-    blk_pace_arrival(&p, 1, t, 1000 * US);
-    assert_int_equal(p.gap_ns, 0);                      /* no interval yet */
-    blk_pace_arrival(&p, 1, t + 100 * US, 1000 * US);
+    blk_pace_arrival(&p, 1, t, 1000 * US, 7);
+    blk_pace_published(&p, 1);
+    blk_pace_arrival(&p, 1, t + 100 * US, 1000 * US, 7);
     assert_int_equal(p.gap_ns, 100 * US);
-    blk_pace_arrival(&p, 4, t + 300 * US, 1000 * US);  /* 4 in 200 us: 50 each */
-    assert_int_equal(p.gap_ns, (3 * 100 * US + 50 * US) / 4);
-    blk_pace_published(&p, 4);
-    blk_pace_arrival(&p, 1, t + 900 * US, 1000 * US);  /* after a publication */
-    assert_int_equal(p.gap_ns, (3 * 100 * US + 50 * US) / 4);
-    blk_pace_arrival(&p, 1, t + 5000 * US, 1000 * US); /* an idle spell */
-    assert_int_equal(p.gap_ns, (3 * 100 * US + 50 * US) / 4);
-    blk_pace_arrival(&p, 0, t + 5001 * US, 1000 * US); /* nothing found */
-    assert_int_equal(p.last_ns, t + 5000 * US);
+    blk_pace_arrival(&p, 1, t + 400 * US, 1000 * US, 8);    /* it halted: waited for us */
+    assert_int_equal(p.gap_ns, 100 * US);
+    assert_int_equal(p.halts, 8);
 }
 
-/* Streaming: the guest took a batch last time, has added requests since,
- * and the last came less than BLK_PACE_GAPS gaps ago. */
+/* Without halt counts: the guest took a batch last time, has added
+ * requests since, and the last came less than BLK_PACE_GAPS gaps ago. */
 static void test_pace_streaming(void **state)
 {
-    struct blk_pace p = { .gap_ns = 100 * US, .last_batch = 8, .last_ns = 1000 * US };
+    struct blk_pace p = { .gap_ns = 100 * US, .last_batch = 8, .last_ns = 1000 * US,
+                          .halts = NOH };
 
     (void)state;
-    assert_true(blk_pace_streaming(&p, 1000 * US, 1000 * US));
-    assert_true(blk_pace_streaming(&p, 1299 * US, 1000 * US));
-    assert_false(blk_pace_streaming(&p, 1300 * US, 1000 * US));
-    assert_false(blk_pace_streaming(&p, 1000 * US, 0));        /* coalescing off */
+    assert_true(blk_pace_streaming(&p, 1000 * US, 1000 * US, NOH));
+    assert_true(blk_pace_streaming(&p, 1299 * US, 1000 * US, NOH));
+    assert_false(blk_pace_streaming(&p, 1300 * US, 1000 * US, NOH));
+    assert_false(blk_pace_streaming(&p, 1000 * US, 0, NOH));        /* coalescing off */
     /* The window never passes half the bound. */
     assert_int_equal(blk_pace_window(&p, 400 * US), 200 * US);
-    assert_false(blk_pace_streaming(&p, 1200 * US, 400 * US));
+    assert_false(blk_pace_streaming(&p, 1200 * US, 400 * US, NOH));
     /* One completion at a time last time: a guest that waits for each. */
     p.last_batch = 1;
-    assert_false(blk_pace_streaming(&p, 1000 * US, 1000 * US));
+    assert_false(blk_pace_streaming(&p, 1000 * US, 1000 * US, NOH));
     /* Published since its last request: it has not submitted since. */
     p.last_batch = 8;
     blk_pace_published(&p, 8);
-    assert_false(blk_pace_streaming(&p, 1000 * US, 1000 * US));
+    assert_false(blk_pace_streaming(&p, 1000 * US, 1000 * US, NOH));
     /* No pace known. */
-    p = (struct blk_pace){ .last_batch = 8, .last_ns = 1000 * US };
-    assert_false(blk_pace_streaming(&p, 1000 * US, 1000 * US));
+    p = (struct blk_pace){ .last_batch = 8, .last_ns = 1000 * US, .halts = NOH };
+    assert_false(blk_pace_streaming(&p, 1000 * US, 1000 * US, NOH));
+}
+
+/* With halt counts: submitting while its vCPU has not halted since the
+ * last request, whatever the last batch; a halt ends it at once. */
+static void test_pace_streaming_halts(void **state)
+{
+    struct blk_pace p = { .gap_ns = 100 * US, .last_batch = 1, .last_ns = 1000 * US,
+                          .halts = 5, .published = true };
+
+    (void)state;
+    assert_true(blk_pace_streaming(&p, 1100 * US, 1000 * US, 5));
+    assert_false(blk_pace_streaming(&p, 1100 * US, 1000 * US, 6));     /* halted */
+    assert_false(blk_pace_streaming(&p, 1300 * US, 1000 * US, 5));     /* past the window */
 }
 
 int main(void)
@@ -114,7 +149,9 @@ int main(void)
         cmocka_unit_test(test_bound),
         cmocka_unit_test(test_hold_while_streaming),
         cmocka_unit_test(test_pace_learns_gaps),
+        cmocka_unit_test(test_pace_gaps_from_halts),
         cmocka_unit_test(test_pace_streaming),
+        cmocka_unit_test(test_pace_streaming_halts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

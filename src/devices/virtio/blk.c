@@ -131,7 +131,6 @@ struct blk_queue {
     struct vcpu *vcpu;          /* the vCPU this queue serves, for its halts; NULL: unknown */
     bool vcpu_looked;           /* vcpu and halt_off were looked up */
     off_t halt_off;             /* where KVM counts that vCPU's halts */
-    uint64_t halts;             /* its halts when the held completions started to wait */
 };
 
 struct blk_disk {
@@ -144,7 +143,7 @@ struct blk_disk {
     bool inline_rw;             /* memory-backed image: reads and writes in line */
     unsigned nq;
     uint64_t coalesce_ns;
-    bool pace, pace_halts;      /* hold for a submitting guest; end on its vCPU's halt */
+    bool pace, pace_halts;      /* hold for a submitting guest; read its vCPU's halts */
     int deadline;               /* evloop deadline id of held completions */
     int poll;                   /* evloop deadline id of the ring check while quiet */
     struct blk_queue q[SPEC_DISK_QUEUES_MAX];
@@ -443,15 +442,17 @@ static void blk_queue_vcpu_lookup(struct blk_disk *d, unsigned qi)
         bq->vcpu = NULL;
 }
 
-/* The vCPU behind queue qi has halted since its completions started to
- * wait (or nothing tells): it is waiting for them. */
-static bool blk_queue_vcpu_halted(struct blk_queue *bq)
+/* The halt count of the vCPU behind queue qi, or BLK_PACE_NO_HALTS. */
+static uint64_t blk_queue_halts(struct blk_disk *d, unsigned qi)
 {
+    struct blk_queue *bq = &d->q[qi];
     uint64_t v;
 
-    if (!bq->vcpu)
-        return false;
-    return vcpu_kvm_stat_at(bq->vcpu, bq->halt_off, &v) || v != bq->halts;
+    if (!bq->vcpu_looked)
+        blk_queue_vcpu_lookup(d, qi);
+    if (!bq->vcpu || vcpu_kvm_stat_at(bq->vcpu, bq->halt_off, &v) || v == BLK_PACE_NO_HALTS)
+        return BLK_PACE_NO_HALTS;
+    return v;
 }
 
 /* Publish queue qi's completions and interrupt the driver if it asked,
@@ -461,24 +462,20 @@ static void blk_queue_flush(struct blk_disk *d, unsigned qi)
     struct virtq *vq = virtio_queue(d->vdev, qi);
     struct blk_queue *bq = &d->q[qi];
     unsigned done = virtq_unpublished(vq);
+    bool streaming = false;
     uint64_t now, wait;
-    bool streaming;
 
     if (!done)
         return;
     if (d->coalesce_ns) {
         now = evloop_now_ns();
-        if (!bq->held_since) {
+        if (!bq->held_since)
             bq->held_since = now;
-            if (!bq->vcpu_looked)
-                blk_queue_vcpu_lookup(d, qi);
-            if (bq->vcpu && vcpu_kvm_stat_at(bq->vcpu, bq->halt_off, &bq->halts))
-                bq->vcpu = NULL;
-        }
-        streaming = d->pace && blk_pace_streaming(&bq->pace, now, d->coalesce_ns);
-        if (streaming && blk_queue_vcpu_halted(bq)) {
-            streaming = false;
-            STAT_ADD(d, halt_releases, 1);
+        if (d->pace && blk_pace_window(&bq->pace, d->coalesce_ns)) {
+            streaming = blk_pace_streaming(&bq->pace, now, d->coalesce_ns,
+                                           blk_queue_halts(d, qi));
+            if (!streaming && now - bq->pace.last_ns < blk_pace_window(&bq->pace, d->coalesce_ns))
+                STAT_ADD(d, halt_releases, 1);
         }
         if (blk_coalesce_hold(done, bq->inflight, now - bq->held_since, d->coalesce_ns,
                               streaming)) {
@@ -685,8 +682,9 @@ static void blk_disk_kick(void *dev, unsigned q)
         if (n < 0)
             break;
         queued += n;
-        if (d->coalesce_ns)
-            blk_pace_arrival(&d->q[q].pace, popped, evloop_now_ns(), d->coalesce_ns);
+        if (d->coalesce_ns && d->pace && popped)
+            blk_pace_arrival(&d->q[q].pace, popped, evloop_now_ns(), d->coalesce_ns,
+                             blk_queue_halts(d, q));
         if (d->q[q].starved)
             break;
         /* Publish or hold before choosing between kicks and looks. */
@@ -750,8 +748,8 @@ static bool blk_in_memory(int fd)
     return sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC;
 }
 
-/* KVMM_BLK_PACE=0: no holding for a submitting guest; =nohalt: hold,
- * but only its pace ends the hold, not its vCPU's halts. */
+/* KVMM_BLK_PACE=0: no holding for a submitting guest; =nohalt: hold
+ * without reading its vCPU's halts. */
 static void blk_pace_setup(struct blk_disk *d)
 {
     const char *env = getenv("KVMM_BLK_PACE");
