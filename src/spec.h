@@ -36,12 +36,12 @@ struct spec_disk {
 	char serial[SPEC_DISK_SERIAL_MAX + 1];
 	enum disk_cache cache;         /* none = O_DIRECT */
 	unsigned queues;               /* request queues; 0 = one per vCPU (at most 8) */
-	unsigned coalesce_us;          /* interrupt deferral bound; 0 = off, default 1000 */
+	unsigned coalesce_us;          /* interrupt deferral bound; 0 = off, default 4000 */
 };
 
 #define SPEC_DISK_QUEUES_MAX 8
 #define SPEC_DISK_COALESCE_MAX_US 10000
-#define SPEC_DISK_COALESCE_DEFAULT_US 1000
+#define SPEC_DISK_COALESCE_DEFAULT_US 4000
 
 struct spec_net {
 	char tap[SPEC_NET_TAP_MAX + 1];  /* TAP device, opened or created */

@@ -250,7 +250,7 @@ backed by a 512 MiB file written with zeros on the host's tmpfs `/tmp`:
 
 Both VMMs with their defaults otherwise: QEMU's virtio-blk-pci has one
 request queue per vCPU (`num-queues`), so has kvmm now (`queues`);
-kvmm's interrupt coalescing (`coalesce_us`) at its default, 1000 µs. One NIC:
+kvmm's interrupt coalescing (`coalesce_us`) at its default, 4000 µs. One NIC:
 a TAP (`vnet_hdr`) in a bridge that carries the host's address 10.79.0.1,
 where `iperf3 -s` listens. In the guest, `bench/virtio/guest.sh` runs, %s s
 each:

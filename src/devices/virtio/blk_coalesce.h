@@ -5,7 +5,7 @@
  * ones may wait a little before they are published in the used ring (and
  * the driver interrupted): until three quarters of what the driver has
  * outstanding on the queue is done, and never longer than the disk's
- * coalesce_us (1000 by default; 0: off).  With nothing left in flight they
+ * coalesce_us (4000 by default; 0: off).  With nothing left in flight they
  * go at once, so a driver that waits for each request (queue depth 1) sees
  * no added latency.
  *
