@@ -261,6 +261,18 @@ bool pci_msix_enabled(struct pci_dev *d)
     return on;
 }
 
+int pci_msix_dest(const struct pci_dev *d, unsigned v)
+{
+    uint32_t lo;
+
+    if (v >= d->msix_nvec || !msix_on(d))
+        return -1;
+    lo = __atomic_load_n(&d->msix[v].addr_lo, __ATOMIC_RELAXED);
+    if ((lo >> 20) != 0xfee)
+        return -1;          /* not an interrupt message */
+    return (int)((lo >> 12) & 0xff);
+}
+
 int pci_msix_irqfd(const struct pci_dev *d, unsigned v)
 {
     return v < d->msix_nvec ? d->irqfd[v] : -1;

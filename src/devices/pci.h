@@ -65,5 +65,8 @@ int pci_msix_notify(struct pci_dev *dev, unsigned vec);
 bool pci_msix_enabled(struct pci_dev *dev);
 /* The eventfd behind vector vec, or -1 (for tests and diagnostics). */
 int pci_msix_irqfd(const struct pci_dev *dev, unsigned vec);
+/* The APIC ID vector vec is sent to (the guest's choice in its MSI-X
+ * table), or -1 when MSI-X is off or the entry is not an interrupt. */
+int pci_msix_dest(const struct pci_dev *dev, unsigned vec);
 
 #endif

@@ -128,6 +128,13 @@ int vcpu_kvm_stat_find(struct vcpu *vcpu, const char *name, off_t *off)
     return ret;
 }
 
+int vcpu_halt_count(struct vcpu *vcpu, uint64_t *value)
+{
+    if (vcpu->halt_stat < 0)
+        return -ENOTSUP;
+    return vcpu_kvm_stat_at(vcpu, vcpu->halt_stat, value);
+}
+
 int vcpu_kvm_stat_at(struct vcpu *vcpu, off_t off, uint64_t *value)
 {
     if (vcpu->stats_fd < 0)

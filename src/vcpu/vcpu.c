@@ -41,6 +41,7 @@ int vcpu_create(struct vcpu *vcpu, struct vm *vm, const struct kvm_host *host, u
     vcpu->vm = vm;
     vcpu->index = index;
     vcpu->stats_fd = -1;
+    vcpu->halt_stat = -1;
     vcpu->fd = kvm_ioctl(vm_fd(vm), KVM_CREATE_VCPU, (void *)(uintptr_t)index);
     if (vcpu->fd < 0)
         return vcpu->fd;
@@ -49,6 +50,8 @@ int vcpu_create(struct vcpu *vcpu, struct vm *vm, const struct kvm_host *host, u
         vcpu->stats_fd = kvm_ioctl(vcpu->fd, KVM_GET_STATS_FD, NULL);
     if (vcpu->stats_fd < 0)
         vcpu->stats_fd = -1;
+    if (vcpu->stats_fd < 0 || vcpu_kvm_stat_find(vcpu, "halt_exits", &vcpu->halt_stat))
+        vcpu->halt_stat = -1;
     vcpu->run_size = host->run_size;
     vcpu->run = mmap(NULL, host->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
     if (vcpu->run == MAP_FAILED) {

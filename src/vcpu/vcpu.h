@@ -36,6 +36,7 @@ struct vcpu {
     _Atomic int state;
     struct vcpu_stats stats;
     int stats_fd;           /* KVM_GET_STATS_FD, -1 when unsupported */
+    off_t halt_stat;        /* where stats_fd holds halt_exits; -1: nowhere */
     struct sched_vcpu *sched; /* the scheduler's view (src/sched), or NULL */
 };
 
@@ -65,6 +66,9 @@ int vcpu_kvm_stats_read(struct vcpu *vcpu, vcpu_stat_fn fn, void *ctx) WUR;
 /* One counter: find where it lives once, then read it with one pread(). */
 int vcpu_kvm_stat_find(struct vcpu *vcpu, const char *name, off_t *off) WUR;
 int vcpu_kvm_stat_at(struct vcpu *vcpu, off_t off, uint64_t *value) WUR;
+/* How many times the guest has halted this vCPU (KVM's halt_exits): one
+ * pread(), from any thread. */
+int vcpu_halt_count(struct vcpu *vcpu, uint64_t *value) WUR;
 
 /* Install the kick signal handler once per process. */
 int vcpu_signals_init(void) WUR;

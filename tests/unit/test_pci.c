@@ -351,6 +351,22 @@ static void test_msix_table(void **state)
     assert_int_equal(mmio_rd(pba, 4), 0);
 }
 
+/* The destination APIC ID of a vector: only with MSI-X on, only for an
+ * interrupt message address. */
+static void test_msix_dest(void **state)
+{
+    mmio_wr(entry(1, 0), 4, 0xfee01000);                      /* APIC ID 1 */
+    mmio_wr(entry(2, 0), 4, 0xfee3f00c);                      /* 0x3f, other bits set */
+    mmio_wr(entry(0, 0), 4, 0x12345000);                      /* not an interrupt */
+    assert_int_equal(pci_msix_dest(dev, 1), -1);              /* MSI-X off */
+    msix_ctrl(0x8000);
+    assert_int_equal(pci_msix_dest(dev, 1), 1);
+    assert_int_equal(pci_msix_dest(dev, 2), 0x3f);
+    assert_int_equal(pci_msix_dest(dev, 0), -1);
+    assert_int_equal(pci_msix_dest(dev, NVEC), -1);           /* no such vector */
+    msix_ctrl(0);
+}
+
 static void test_msix_pending(void **state)
 {
     uint64_t pba = pci_bar_addr(dev, 1) + PBA_OFF;
@@ -406,6 +422,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cap_walk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cap_served, setup, teardown),
         cmocka_unit_test_setup_teardown(test_msix_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_msix_dest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_msix_pending, setup, teardown),
     };
 

@@ -128,9 +128,6 @@ struct blk_queue {
     bool starved;               /* requests left in the ring for lack of slots */
     bool quiet;                 /* guest kicks off: completions look at the ring */
     struct blk_pace pace;       /* the guest's submission pace (blk_coalesce.h) */
-    struct vcpu *vcpu;          /* the vCPU this queue serves, for its halts; NULL: unknown */
-    bool vcpu_looked;           /* vcpu and halt_off were looked up */
-    off_t halt_off;             /* where KVM counts that vCPU's halts */
 };
 
 struct blk_disk {
@@ -430,29 +427,21 @@ static uint8_t blk_uring_status(struct blk_disk *d, const struct blk_req *r, int
     return VIRTIO_BLK_S_OK;
 }
 
-/* With one queue per vCPU, Linux gives queue i to CPU i and sends its
- * interrupt there: that vCPU's halts say when it waits. */
-static void blk_queue_vcpu_lookup(struct blk_disk *d, unsigned qi)
-{
-    struct blk_queue *bq = &d->q[qi];
-
-    bq->vcpu_looked = true;
-    bq->vcpu = d->nq == vm_spec(d->vm)->vcpus && d->pace_halts ? vm_vcpu(d->vm, qi) : NULL;
-    if (bq->vcpu && vcpu_kvm_stat_find(bq->vcpu, "halt_exits", &bq->halt_off))
-        bq->vcpu = NULL;
-}
-
-/* The halt count of the vCPU behind queue qi, or BLK_PACE_NO_HALTS. */
+/* The halt count of the vCPU that queue qi interrupts (the guest's choice
+ * in the MSI-X table), or BLK_PACE_NO_HALTS. */
 static uint64_t blk_queue_halts(struct blk_disk *d, unsigned qi)
 {
-    struct blk_queue *bq = &d->q[qi];
-    uint64_t v;
+    struct vcpu *v;
+    uint64_t n;
+    int dest;
 
-    if (!bq->vcpu_looked)
-        blk_queue_vcpu_lookup(d, qi);
-    if (!bq->vcpu || vcpu_kvm_stat_at(bq->vcpu, bq->halt_off, &v) || v == BLK_PACE_NO_HALTS)
+    if (!d->pace_halts)
         return BLK_PACE_NO_HALTS;
-    return v;
+    dest = virtio_queue_dest(d->vdev, qi);
+    v = dest < 0 ? NULL : vm_vcpu(d->vm, (unsigned)dest);
+    if (!v || vcpu_halt_count(v, &n) || n == BLK_PACE_NO_HALTS)
+        return BLK_PACE_NO_HALTS;
+    return n;
 }
 
 /* Publish queue qi's completions and interrupt the driver if it asked,

@@ -62,6 +62,8 @@ struct virtq *virtio_queue(struct virtio_dev *vdev, unsigned q);
 bool virtio_has_feature(const struct virtio_dev *vdev, unsigned bit);
 /* Signal "used buffers" for queue q through its MSI-X vector. */
 void virtio_queue_interrupt(struct virtio_dev *vdev, unsigned q);
+/* The APIC ID (= vCPU index) queue q's interrupt goes to, or -1. */
+int virtio_queue_dest(const struct virtio_dev *vdev, unsigned q);
 /* The driver broke the device ABI: set NEEDS_RESET, raise the config
  * interrupt and ignore the queues until the driver resets the device. */
 void virtio_dev_fail(struct virtio_dev *vdev, const char *fmt, ...)

@@ -135,6 +135,13 @@ static void virtio_raise(struct virtio_dev *vdev, uint8_t isr, uint16_t vec)
         __atomic_fetch_add(&vdev->interrupts, 1, __ATOMIC_RELAXED);
 }
 
+int virtio_queue_dest(const struct virtio_dev *vdev, unsigned q)
+{
+    uint16_t vec = vdev->q[q].msix;
+
+    return vec == VIRTIO_MSI_NO_VECTOR ? -1 : pci_msix_dest(vdev->pci, vec);
+}
+
 void virtio_queue_interrupt(struct virtio_dev *vdev, unsigned q)
 {
     virtio_raise(vdev, ISR_QUEUE, vdev->q[q].msix);
