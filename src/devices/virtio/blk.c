@@ -882,6 +882,8 @@ static int blk_disk_create(struct vm *vm, const struct spec_disk *spec, unsigned
     }
     blk_config_init(d);
     ret = blk_uring_init(d);
+    if (!d->uring)
+        d->pace = d->pace_halts = false;    /* synchronous I/O: nothing to hold */
     if (!ret)
         ret = virtio_pci_create(vm, &d->ops, d, &d->vdev);
     if (ret)
