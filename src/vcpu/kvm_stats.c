@@ -66,28 +66,41 @@ static int stats_walk(int fd, const struct kvm_stats_header *h, const char *desc
     return 0;
 }
 
-int vcpu_kvm_stats_read(struct vcpu *vcpu, vcpu_stat_fn fn, void *ctx)
+/* The header and every descriptor; *descs is the caller's to free. */
+static int stats_descs_read(const struct vcpu *vcpu, struct kvm_stats_header *h, char **descs)
 {
-    struct kvm_stats_header h;
     size_t dsize, total;
-    char *descs;
     int ret;
 
     if (vcpu->stats_fd < 0)
         return -ENOTSUP;
-    ret = pread_all(vcpu->stats_fd, &h, sizeof(h), 0);
+    ret = pread_all(vcpu->stats_fd, h, sizeof(*h), 0);
     if (ret)
         return ret;
-    dsize = sizeof(struct kvm_stats_desc) + h.name_size;
-    if (h.name_size == 0 || h.name_size > 255 || h.num_desc > STATS_MAX_BYTES / dsize)
+    dsize = sizeof(struct kvm_stats_desc) + h->name_size;
+    if (h->name_size == 0 || h->name_size > 255 || h->num_desc > STATS_MAX_BYTES / dsize)
         return -EIO;
-    total = dsize * h.num_desc;
-    descs = malloc(total);
-    if (!descs)
+    total = dsize * h->num_desc;
+    *descs = malloc(total);
+    if (!*descs)
         return -ENOMEM;
-    ret = pread_all(vcpu->stats_fd, descs, total, h.desc_offset);
-    if (!ret)
-        ret = stats_walk(vcpu->stats_fd, &h, descs, fn, ctx);
+    ret = pread_all(vcpu->stats_fd, *descs, total, h->desc_offset);
+    if (ret) {
+        free(*descs);
+        *descs = NULL;
+    }
+    return ret;
+}
+
+int vcpu_kvm_stats_read(struct vcpu *vcpu, vcpu_stat_fn fn, void *ctx)
+{
+    struct kvm_stats_header h;
+    char *descs;
+    int ret = stats_descs_read(vcpu, &h, &descs);
+
+    if (ret)
+        return ret;
+    ret = stats_walk(vcpu->stats_fd, &h, descs, fn, ctx);
     free(descs);
     return ret;
 }
@@ -95,33 +108,21 @@ int vcpu_kvm_stats_read(struct vcpu *vcpu, vcpu_stat_fn fn, void *ctx)
 int vcpu_kvm_stat_find(struct vcpu *vcpu, const char *name, off_t *off)
 {
     struct kvm_stats_header h;
-    size_t dsize, total, len = strlen(name);
+    size_t dsize, len = strlen(name);
     char *descs;
-    int ret;
+    int ret = stats_descs_read(vcpu, &h, &descs);
 
-    if (vcpu->stats_fd < 0)
-        return -ENOTSUP;
-    ret = pread_all(vcpu->stats_fd, &h, sizeof(h), 0);
     if (ret)
         return ret;
     dsize = sizeof(struct kvm_stats_desc) + h.name_size;
-    if (h.name_size == 0 || h.name_size > 255 || h.num_desc > STATS_MAX_BYTES / dsize)
-        return -EIO;
-    total = dsize * h.num_desc;
-    descs = malloc(total);
-    if (!descs)
-        return -ENOMEM;
-    ret = pread_all(vcpu->stats_fd, descs, total, h.desc_offset);
-    if (!ret) {
-        ret = -ENOENT;
-        for (uint32_t i = 0; i < h.num_desc; i++) {
-            const struct kvm_stats_desc *d = (const void *)(descs + i * dsize);
+    ret = -ENOENT;
+    for (uint32_t i = 0; i < h.num_desc; i++) {
+        const struct kvm_stats_desc *d = (const void *)(descs + i * dsize);
 
-            if (stat_is_scalar(d) && len < h.name_size && !memcmp(d->name, name, len + 1)) {
-                *off = (off_t)h.data_offset + d->offset;
-                ret = 0;
-                break;
-            }
+        if (stat_is_scalar(d) && len < h.name_size && !memcmp(d->name, name, len + 1)) {
+            *off = (off_t)h.data_offset + d->offset;
+            ret = 0;
+            break;
         }
     }
     free(descs);
