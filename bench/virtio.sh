@@ -69,6 +69,19 @@ host_fio() {
         NF > 50 { printf "BENCH-RESULT name=%s iops=%s mbps=%.1f\n", n, $8 + $49, ($7 + $48) * 1024 / 1e6 }'
 }
 
+# iperf_start: a fresh iperf3 server (inner's $work and $ipid): one that
+# served a guest which died mid-test stays busy until its own timeout.
+iperf_start() {
+    if [ -n "${ipid:-}" ]; then
+        kill "$ipid" 2>/dev/null
+        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$ipid" 2>/dev/null || break; sleep 0.2; done
+        kill -9 "$ipid" 2>/dev/null
+    fi
+    iperf3 -s -B "$HOST_IP" -D --pidfile "$work/iperf3.pid" || return 1
+    sleep 0.5
+    ipid=$(cat "$work/iperf3.pid")
+}
+
 inner() {
     local work m vmm try rc qemu ipid cmdline round log loopdev wpid bin opts var
     work=$(mktemp -d /tmp/kvmm-vbench.XXXXXX) || return 2
@@ -89,9 +102,7 @@ inner() {
     net_down
     ip link add "$BR" type bridge && ip addr add "$HOST_IP/24" dev "$BR" && ip link set "$BR" up &&
     ip tuntap add dev "$TAP" mode tap vnet_hdr && ip link set "$TAP" master "$BR" up || return 2
-    iperf3 -s -B "$HOST_IP" -D --pidfile "$work/iperf3.pid" || return 2
-    sleep 0.5
-    ipid=$(cat "$work/iperf3.pid")
+    iperf_start || return 2
 
     [ -s "$OUT/env.txt" ] || {
         echo "kernel: $(uname -r)"
@@ -146,6 +157,7 @@ inner() {
         printf '%q ' "$@" | sed "s|$work|\$WORK|g; s|$loopdev|/dev/loopN|g; s|kvmm.cmd=[^ ]*|kvmm.cmd=…|" >"$OUT/$vmm.argv"
         for try in 1 2; do
             echo "bench: $vmm round $round: booting (try $try)" >&2
+            [ "$NET" = 0 ] || iperf_start || return 2
             rc=0
             : >"$log"
             bash bench/virtio/watch.sh "$log" "$OUT/$vmm.$round.exits" "$([ -e "$OUT/reasons" ] && echo 1)" &
