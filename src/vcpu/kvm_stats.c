@@ -131,14 +131,7 @@ int vcpu_kvm_stat_find(struct vcpu *vcpu, const char *name, off_t *off)
 
 int vcpu_halt_count(struct vcpu *vcpu, uint64_t *value)
 {
-    if (vcpu->halt_stat < 0)
+    if (vcpu->stats_fd < 0 || vcpu->halt_stat < 0)
         return -ENOTSUP;
-    return vcpu_kvm_stat_at(vcpu, vcpu->halt_stat, value);
-}
-
-int vcpu_kvm_stat_at(struct vcpu *vcpu, off_t off, uint64_t *value)
-{
-    if (vcpu->stats_fd < 0)
-        return -ENOTSUP;
-    return pread_all(vcpu->stats_fd, value, sizeof(*value), off);
+    return pread_all(vcpu->stats_fd, value, sizeof(*value), vcpu->halt_stat);
 }

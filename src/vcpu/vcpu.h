@@ -63,9 +63,8 @@ const char *vcpu_state_name(enum vcpu_state state);
  * halt_exits, ...).  Safe from any thread: reads never block on KVM_RUN. */
 typedef void (*vcpu_stat_fn)(void *ctx, const char *name, uint64_t value);
 int vcpu_kvm_stats_read(struct vcpu *vcpu, vcpu_stat_fn fn, void *ctx) WUR;
-/* One counter: find where it lives once, then read it with one pread(). */
+/* Where one counter lives in the statistics fd (looked up once). */
 int vcpu_kvm_stat_find(struct vcpu *vcpu, const char *name, off_t *off) WUR;
-int vcpu_kvm_stat_at(struct vcpu *vcpu, off_t off, uint64_t *value) WUR;
 /* How many times the guest has halted this vCPU (KVM's halt_exits): one
  * pread(), from any thread. */
 int vcpu_halt_count(struct vcpu *vcpu, uint64_t *value) WUR;

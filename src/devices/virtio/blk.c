@@ -452,7 +452,7 @@ static void blk_queue_flush(struct blk_disk *d, unsigned qi)
     struct blk_queue *bq = &d->q[qi];
     unsigned done = virtq_unpublished(vq);
     bool streaming = false;
-    uint64_t now, wait;
+    uint64_t now, wait, window;
 
     if (!done)
         return;
@@ -460,10 +460,11 @@ static void blk_queue_flush(struct blk_disk *d, unsigned qi)
         now = evloop_now_ns();
         if (!bq->held_since)
             bq->held_since = now;
-        if (d->pace && blk_pace_window(&bq->pace, d->coalesce_ns)) {
+        window = d->pace ? blk_pace_window(&bq->pace, d->coalesce_ns) : 0;
+        if (window && now - bq->pace.last_ns < window) {
             streaming = blk_pace_streaming(&bq->pace, now, d->coalesce_ns,
                                            blk_queue_halts(d, qi));
-            if (!streaming && now - bq->pace.last_ns < blk_pace_window(&bq->pace, d->coalesce_ns))
+            if (!streaming)
                 STAT_ADD(d, halt_releases, 1);
         }
         if (blk_coalesce_hold(done, bq->inflight, now - bq->held_since, d->coalesce_ns,
@@ -472,7 +473,7 @@ static void blk_queue_flush(struct blk_disk *d, unsigned qi)
             if (streaming && !bq->inflight) {
                 /* Look again when the guest would have added its next
                  * request, and give up when it stopped. */
-                uint64_t w = bq->pace.last_ns + blk_pace_window(&bq->pace, d->coalesce_ns) - now;
+                uint64_t w = bq->pace.last_ns + window - now;
                 uint64_t gap = bq->pace.gap_ns < BLK_PACE_MIN_CHECK_NS ? BLK_PACE_MIN_CHECK_NS :
                                                                          bq->pace.gap_ns;
 
