@@ -63,6 +63,19 @@
 #ifndef NET_RX_BUSY_NS
 #define NET_RX_BUSY_NS      1000000
 #endif
+/* A bulk sender's ACKs: while the guest has sent full-sized frames within
+ * NET_TX_BULK_NS, a batch of frames no longer than NET_ACK_FRAME (bytes
+ * after the virtio-net header: a TCP ACK with options over IPv6 and a VLAN
+ * tag fits) may wait this long for its interrupt.  The driver reaps them
+ * anyway whenever it polls, and the sender is not kept waiting for them:
+ * its window is far wider than the wait, and the completion interrupts of
+ * its own frames keep it going meanwhile. */
+#ifndef NET_RX_ACK_DELAY_NS
+#define NET_RX_ACK_DELAY_NS 500000
+#endif
+#define NET_TX_BULK_NS      1000000
+#define NET_TX_BULK_FRAME   1024
+#define NET_ACK_FRAME       128
 /* After a TX batch, look at the ring again this much later instead of
  * asking for the next kick (0: ask at once). */
 #ifndef NET_TX_POLL_NS
@@ -108,6 +121,8 @@ struct net_stats {
     uint64_t rx_drops, tx_drops, rx_no_buffers, errors;
     /* interrupts that waited, and those of them the driver no longer needed */
     uint64_t rx_irq_delayed, tx_irq_delayed, rx_irq_saved, tx_irq_saved;
+    uint64_t rx_ack_holds;      /* RX batches of ACKs to a bulk sender, let wait longer */
+    uint64_t tx_irq_merged;     /* due TX interrupts put off for an RX one raised instead */
 };
 
 struct rx_slot {
@@ -138,6 +153,7 @@ struct net_nic {
     bool timer_watched;
     uint64_t timer_at;          /* armed deadline, 0 = none */
     uint64_t tx_poll_at;        /* look at the TX ring then, kicks off; 0 = none */
+    uint64_t tx_bulk_at;        /* when the driver last sent a full-sized frame */
     bool warned_tx, warned_rx;
     struct net_stats st;
 };
@@ -207,10 +223,12 @@ static int net_timer_arm(struct net_nic *n)
     return -EIO;
 }
 
-/* Entries were published on queue q from used index `from`. */
-static void net_published(struct net_nic *n, unsigned q, bool wanted, uint16_t from)
+/* Entries were published on queue q from used index `from`; they may wait
+ * hold_ns for their interrupt (0: the queue's own rule). */
+static void net_published(struct net_nic *n, unsigned q, bool wanted, uint16_t from,
+                          uint64_t now, uint64_t hold_ns)
 {
-    switch (net_irq_published(&n->irq[q], wanted, from, now_ns())) {
+    switch (net_irq_published(&n->irq[q], wanted, from, now, hold_ns)) {
     case NET_IRQ_NOW:
         net_raise(n, q);
         break;
@@ -223,24 +241,42 @@ static void net_published(struct net_nic *n, unsigned q, bool wanted, uint16_t f
 }
 
 /* Settle queue q's owed interrupt if it is due (or `force`): raise it
- * unless the driver has taken the entries meanwhile. */
-static void net_flush(struct net_nic *n, unsigned q, uint64_t now, bool force)
+ * unless the driver has taken the entries meanwhile.  True if raised. */
+static bool net_flush(struct net_nic *n, unsigned q, uint64_t now, bool force)
 {
     struct virtq *vq = virtio_queue(n->vdev, q);
     uint16_t since;
 
     if (!net_irq_due(&n->irq[q], now, force, &since))
-        return;
+        return false;
     if (q == NET_TXQ)
         STAT_ADD(n, tx_irq_delayed, 1);
     else
         STAT_ADD(n, rx_irq_delayed, 1);
-    if (virtq_interrupt_wanted(vq, since))
+    if (virtq_interrupt_wanted(vq, since)) {
         net_raise(n, q);
-    else if (q == NET_TXQ)
+        return true;
+    }
+    if (q == NET_TXQ)
         STAT_ADD(n, tx_irq_saved, 1);
     else
         STAT_ADD(n, rx_irq_saved, 1);
+    return false;
+}
+
+/* The TX interrupt is due while one is owed on RX: the driver's receive
+ * poll frees sent buffers too (Linux: virtnet_poll_cleantx) and moves the
+ * TX event index on, so raise the RX one now and give the TX one another
+ * delay, after which it is raised only if still wanted. */
+static void net_merge(struct net_nic *n, uint64_t now)
+{
+    uint64_t tx = net_irq_deadline(&n->irq[NET_TXQ]);
+
+    if (!tx || now < tx || !net_irq_deadline(&n->irq[NET_RXQ]))
+        return;
+    if (net_flush(n, NET_RXQ, now, true) &&
+        net_irq_defer(&n->irq[NET_TXQ], now + NET_TX_IRQ_DELAY_NS))
+        STAT_ADD(n, tx_irq_merged, 1);
 }
 
 static void net_tx(struct net_nic *n);
@@ -259,6 +295,7 @@ static void net_timer_event(void *opaque, uint32_t events)
             n->tx_poll_at = 0;
             net_tx(n);
         }
+        net_merge(n, now);
         for (unsigned q = 0; q < 2; q++)
             net_flush(n, q, now, false);
         if (net_timer_arm(n) && n->tx_poll_at) {
@@ -281,14 +318,15 @@ static void net_tx_error(struct net_nic *n, int err)
     }
 }
 
-/* One frame to the TAP: the chain's readable part, header first. */
-static void net_tx_one(struct net_nic *n, const struct virtq_chain *c)
+/* One frame to the TAP: the chain's readable part, header first.  True
+ * when it was a full-sized one. */
+static bool net_tx_one(struct net_nic *n, const struct virtq_chain *c)
 {
     ssize_t ret;
 
     if (c->read_len <= NET_HDR_LEN || c->nread == 0) {
         STAT_ADD(n, tx_drops, 1);     /* no frame after the header */
-        return;
+        return false;
     }
     do {
         ret = writev(n->tap.fd, c->iov, (int)c->nread);
@@ -297,24 +335,26 @@ static void net_tx_one(struct net_nic *n, const struct virtq_chain *c)
         STAT_ADD(n, tx_drops, 1);
         if (errno != EAGAIN)    /* EAGAIN: the TAP's queue is full */
             net_tx_error(n, errno);
-        return;
+        return false;
     }
     STAT_ADD(n, tx_packets, 1);
     STAT_ADD(n, tx_bytes, c->read_len - NET_HDR_LEN);
+    return c->read_len - NET_HDR_LEN >= NET_TX_BULK_FRAME;
 }
 
 static void net_tx(struct net_nic *n)
 {
     struct virtq *vq = virtio_queue(n->vdev, NET_TXQ);
     struct virtq_chain c;
-    uint64_t batch = 0;
+    uint64_t batch = 0, now;
     uint16_t from = vq->signalled;
+    bool bulk = false;
     int ret;
 
     do {
         virtq_kick_disable(vq);
         while ((ret = virtq_pop(vq, &c, n->tx_iov, NET_QUEUE_SIZE)) == 1) {
-            net_tx_one(n, &c);
+            bulk |= net_tx_one(n, &c);
             virtq_push(vq, c.head, 0);
             batch++;
         }
@@ -329,11 +369,14 @@ static void net_tx(struct net_nic *n)
             n->tx_poll_at = 0;
         }
     } while (virtq_kick_enable(vq));
+    now = now_ns();
     if (batch) {
         STAT_ADD(n, tx_batches, 1);
         stat_max(&n->st.tx_max_batch, batch);
     }
-    net_published(n, NET_TXQ, virtq_publish(vq), from);
+    if (bulk)
+        n->tx_bulk_at = now;
+    net_published(n, NET_TXQ, virtq_publish(vq), from, now, 0);
 }
 
 /* ---- RX reserve -------------------------------------------------------------- */
@@ -452,8 +495,9 @@ static void net_rx_complete(struct net_nic *n, struct virtq *vq, unsigned cnt, s
     STAT_ADD(n, rx_bytes, len - NET_HDR_LEN);
 }
 
-/* Read one frame.  1 = delivered, 2 = dropped (buffers kept), 0 = none. */
-static int net_rx_one(struct net_nic *n, struct virtq *vq)
+/* Read one frame.  1 = delivered (*flen: its length after the header),
+ * 2 = dropped (buffers kept), 0 = none. */
+static int net_rx_one(struct net_nic *n, struct virtq *vq, size_t *flen)
 {
     struct virtio_net_hdr h;
     uint64_t space;
@@ -479,6 +523,7 @@ static int net_rx_one(struct net_nic *n, struct virtq *vq)
         return 2;
     }
     net_rx_complete(n, vq, cnt, (size_t)len);
+    *flen = (size_t)len - NET_HDR_LEN;
     return 1;
 }
 
@@ -487,7 +532,9 @@ static void net_rx(struct net_nic *n)
     struct virtq *vq = virtio_queue(n->vdev, NET_RXQ);
     unsigned done = 0, reads = 0;
     uint16_t from = vq->signalled;
-    bool dry = false;
+    uint64_t now, hold = 0;
+    bool dry = false, acks = true;
+    size_t flen = 0;
     int ret;
 
     while (reads++ < NET_RX_BATCH) {
@@ -506,16 +553,24 @@ static void net_rx(struct net_nic *n)
             dry = true;
             break;
         }
-        ret = net_rx_one(n, vq);
+        ret = net_rx_one(n, vq, &flen);
         if (ret == 0)
             break;
-        done += ret == 1;
+        if (ret == 1) {
+            done++;
+            acks &= flen <= NET_ACK_FRAME;
+        }
     }
+    now = now_ns();
     if (done) {
         STAT_ADD(n, rx_batches, 1);
         stat_max(&n->st.rx_max_batch, done);
+        if (acks && n->tx_bulk_at && now - n->tx_bulk_at <= NET_TX_BULK_NS) {
+            hold = NET_RX_ACK_DELAY_NS;
+            STAT_ADD(n, rx_ack_holds, 1);
+        }
     }
-    net_published(n, NET_RXQ, virtq_publish(vq), from);
+    net_published(n, NET_RXQ, virtq_publish(vq), from, now, hold);
     if (dry)    /* the driver must refill now: no waiting */
         net_flush(n, NET_RXQ, 0, true);
 }
@@ -607,6 +662,7 @@ static void net_reset(void *dev)
     net_rx_poll(n, false);
     net_irq_cancel(&n->irq[NET_RXQ]);
     net_irq_cancel(&n->irq[NET_TXQ]);
+    n->tx_bulk_at = 0;
     n->rx_head = n->rx_count = 0;
     n->rx_space = 0;
 }
@@ -766,6 +822,7 @@ static void net_counters(void *state, device_counter_fn emit, void *ctx)
         F(rx_batches), F(rx_max_batch), F(tx_batches), F(tx_max_batch),
         F(rx_drops), F(tx_drops), F(rx_no_buffers), F(errors),
         F(rx_irq_delayed), F(tx_irq_delayed), F(rx_irq_saved), F(tx_irq_saved),
+        F(rx_ack_holds), F(tx_irq_merged),
 #undef F
     };
     struct net *net = state;

@@ -6,20 +6,32 @@ void net_irq_init(struct net_irq *m, uint64_t delay_ns, uint64_t busy_ns)
 }
 
 enum net_irq_action net_irq_published(struct net_irq *m, bool wanted, uint16_t from,
-                                      uint64_t now)
+                                      uint64_t now, uint64_t hold_ns)
 {
+    uint64_t wait;
     bool busy;
 
-    if (m->due_ns)
-        return NET_IRQ_LATER;   /* already owed: the new entries join it */
     if (!wanted)
-        return NET_IRQ_NONE;
+        return m->due_ns ? NET_IRQ_LATER : NET_IRQ_NONE;
     busy = m->busy_ns == 0 || (m->last_ns && now - m->last_ns <= m->busy_ns);
     m->last_ns = now;
-    if (m->delay_ns == 0 || !busy)
+    wait = hold_ns ? hold_ns : m->delay_ns && busy ? m->delay_ns : 0;
+    if (m->due_ns) {
+        /* Already owed: the new entries join it, sooner if they must. */
+        if (now + wait >= m->due_ns)
+            return NET_IRQ_LATER;
+        if (wait == 0) {
+            m->due_ns = 0;
+            return NET_IRQ_NOW;
+        }
+        m->due_ns = now + wait;
+        return NET_IRQ_LATER;
+    }
+    if (wait == 0)
         return NET_IRQ_NOW;     /* a lone packet: no one to wait for */
-    m->due_ns = now + m->delay_ns;
+    m->due_ns = now + wait;
     m->since = from;
+    m->deferred = false;
     return NET_IRQ_LATER;
 }
 
@@ -34,6 +46,16 @@ bool net_irq_due(struct net_irq *m, uint64_t now, bool flush, uint16_t *since)
         return false;
     m->due_ns = 0;
     *since = m->since;
+    return true;
+}
+
+bool net_irq_defer(struct net_irq *m, uint64_t until)
+{
+    if (!m->due_ns || m->deferred)
+        return false;
+    m->deferred = true;
+    if (until > m->due_ns)
+        m->due_ns = until;
     return true;
 }
 

@@ -7,6 +7,9 @@
  * an interrupt can wait a short, bounded time: completions published
  * meanwhile join it, and if the driver consumed them and moved its event
  * index past them (virtq_interrupt_wanted() says no), none is raised at all.
+ * The caller may let some entries wait longer (hold_ns: frames nobody waits
+ * on with any hurry, such as the ACKs a bulk sender gets back); entries that
+ * may not wait as long bring the deadline in.
  * Pure logic: times come from the caller, the timer is the caller's. */
 #ifndef KVMM_DEVICES_VIRTIO_NET_IRQ_H
 #define KVMM_DEVICES_VIRTIO_NET_IRQ_H
@@ -20,6 +23,7 @@ struct net_irq {
     uint64_t last_ns;       /* when the driver last wanted one (raised or owed) */
     uint64_t due_ns;        /* the owed interrupt's deadline; 0 = none owed */
     uint16_t since;         /* the owed interrupt covers used entries from here */
+    bool deferred;          /* the owed interrupt was put off once already */
 };
 
 enum net_irq_action {
@@ -30,15 +34,18 @@ enum net_irq_action {
 
 void net_irq_init(struct net_irq *m, uint64_t delay_ns, uint64_t busy_ns);
 /* Used entries were published from used index `from`; `wanted` is what
- * virtq_publish() said. */
+ * virtq_publish() said; `hold_ns`, when not 0, is how long these entries
+ * may wait instead of the queue's own rule. */
 enum net_irq_action net_irq_published(struct net_irq *m, bool wanted, uint16_t from,
-                                      uint64_t now);
+                                      uint64_t now, uint64_t hold_ns);
 /* The deadline of the owed interrupt, 0 when none is owed. */
 uint64_t net_irq_deadline(const struct net_irq *m);
 /* True when the owed interrupt is due at `now` (or `flush`: the driver must
  * hear now, e.g. it ran out of buffers); *since is what it covers, for
  * virtq_interrupt_wanted().  It is no longer owed afterwards. */
 bool net_irq_due(struct net_irq *m, uint64_t now, bool flush, uint16_t *since);
+/* Put the owed interrupt off until `until`, once: true if it was. */
+bool net_irq_defer(struct net_irq *m, uint64_t until);
 /* Forget an owed interrupt (device reset). */
 void net_irq_cancel(struct net_irq *m);
 
