@@ -141,6 +141,18 @@ static void test_defer_once(void **state)
     assert_int_equal(net_irq_deadline(&m), T0 + 700 * US);
 }
 
+/* Only small frames to a driver that has just sent full-sized ones. */
+static void test_acks_to_sender(void **state)
+{
+    assert_true(net_irq_acks_to_sender(66, T0, T0 + 10 * US));
+    assert_true(net_irq_acks_to_sender(NET_ACK_FRAME, T0, T0 + NET_TX_BULK_NS));
+    /* A data frame in the batch, a sender gone quiet, one that never sent. */
+    assert_false(net_irq_acks_to_sender(NET_ACK_FRAME + 1, T0, T0 + 10 * US));
+    assert_false(net_irq_acks_to_sender(66, T0, T0 + NET_TX_BULK_NS + 1));
+    assert_false(net_irq_acks_to_sender(66, 0, T0));
+    assert_false(net_irq_acks_to_sender(66, T0 + 1, T0));     /* clock order */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -150,6 +162,7 @@ int main(void)
         cmocka_unit_test(test_no_delay),
         cmocka_unit_test(test_hold_and_pull_in),
         cmocka_unit_test(test_defer_once),
+        cmocka_unit_test(test_acks_to_sender),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -63,19 +63,11 @@
 #ifndef NET_RX_BUSY_NS
 #define NET_RX_BUSY_NS      1000000
 #endif
-/* A bulk sender's ACKs: while the guest has sent full-sized frames within
- * NET_TX_BULK_NS, a batch of frames no longer than NET_ACK_FRAME (bytes
- * after the virtio-net header: a TCP ACK with options over IPv6 and a VLAN
- * tag fits) may wait this long for its interrupt.  The driver reaps them
- * anyway whenever it polls, and the sender is not kept waiting for them:
- * its window is far wider than the wait, and the completion interrupts of
- * its own frames keep it going meanwhile. */
+/* A bulk sender's ACKs (net_irq_acks_to_sender()) may wait this long for
+ * their interrupt. */
 #ifndef NET_RX_ACK_DELAY_NS
 #define NET_RX_ACK_DELAY_NS 500000
 #endif
-#define NET_TX_BULK_NS      1000000
-#define NET_TX_BULK_FRAME   1024
-#define NET_ACK_FRAME       128
 /* After a TX batch, look at the ring again this much later instead of
  * asking for the next kick (0: ask at once). */
 #ifndef NET_TX_POLL_NS
@@ -533,8 +525,8 @@ static void net_rx(struct net_nic *n)
     unsigned done = 0, reads = 0;
     uint16_t from = vq->signalled;
     uint64_t now, hold = 0;
-    bool dry = false, acks = true;
-    size_t flen = 0;
+    size_t flen = 0, longest = 0;
+    bool dry = false;
     int ret;
 
     while (reads++ < NET_RX_BATCH) {
@@ -558,14 +550,14 @@ static void net_rx(struct net_nic *n)
             break;
         if (ret == 1) {
             done++;
-            acks &= flen <= NET_ACK_FRAME;
+            longest = flen > longest ? flen : longest;
         }
     }
     now = now_ns();
     if (done) {
         STAT_ADD(n, rx_batches, 1);
         stat_max(&n->st.rx_max_batch, done);
-        if (acks && n->tx_bulk_at && now - n->tx_bulk_at <= NET_TX_BULK_NS) {
+        if (net_irq_acks_to_sender(longest, n->tx_bulk_at, now)) {
             hold = NET_RX_ACK_DELAY_NS;
             STAT_ADD(n, rx_ack_holds, 1);
         }

@@ -1,5 +1,11 @@
 #include "devices/virtio/net_irq.h"
 
+bool net_irq_acks_to_sender(size_t longest, uint64_t tx_bulk_at, uint64_t now)
+{
+    return longest <= NET_ACK_FRAME && tx_bulk_at && now >= tx_bulk_at &&
+           now - tx_bulk_at <= NET_TX_BULK_NS;
+}
+
 void net_irq_init(struct net_irq *m, uint64_t delay_ns, uint64_t busy_ns)
 {
     *m = (struct net_irq){ .delay_ns = delay_ns, .busy_ns = busy_ns };

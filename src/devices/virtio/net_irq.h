@@ -15,6 +15,7 @@
 #define KVMM_DEVICES_VIRTIO_NET_IRQ_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct net_irq {
@@ -31,6 +32,22 @@ enum net_irq_action {
     NET_IRQ_NOW,            /* raise it now */
     NET_IRQ_LATER,          /* owed: call net_irq_due() at net_irq_deadline() */
 };
+
+/* A bulk sender's ACKs: while the driver has sent full-sized frames (at
+ * least NET_TX_BULK_FRAME bytes after the virtio-net header) within
+ * NET_TX_BULK_NS, a receive batch whose longest frame is no longer than
+ * NET_ACK_FRAME (a TCP ACK with options over IPv6 and a VLAN tag fits) may
+ * wait longer for its interrupt.  The driver reaps such frames whenever it
+ * polls, and the sender is not kept waiting: its window is far wider than
+ * the wait, and the completions of its own frames keep it going meanwhile.
+ * Request/response traffic (small frames both ways) and a receiver of bulk
+ * data are never held. */
+#define NET_TX_BULK_NS      1000000
+#define NET_TX_BULK_FRAME   1024
+#define NET_ACK_FRAME       128
+/* `longest`: the batch's longest frame; `tx_bulk_at`: when the driver last
+ * sent a full-sized frame (0 = never). */
+bool net_irq_acks_to_sender(size_t longest, uint64_t tx_bulk_at, uint64_t now);
 
 void net_irq_init(struct net_irq *m, uint64_t delay_ns, uint64_t busy_ns);
 /* Used entries were published from used index `from`; `wanted` is what
