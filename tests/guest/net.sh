@@ -8,7 +8,8 @@
 # the default MAC.  The device counters (printed at exit with
 # KVMM_LOG=info) must show batching: RX frames per batch above one, and
 # fewer interrupts than frames; and TX completion interrupts moderated:
-# fewer than TX batches, some found unneeded at their deadline.
+# fewer than TX batches, some found unneeded at their deadline; and while
+# the guest sends, the ACKs it gets back held to share an interrupt.
 # Prints "PASS name" / "FAIL name: reason" per test.
 #
 # KVMM_NET_QEMU=1 also runs the same guest script under QEMU
@@ -193,7 +194,7 @@ check_transfer() {
 }
 
 test_kvmm() {
-    local log=$OUT/kvmm.log rc=0 mac1 feat rxp rxb irq txp txb txi txs
+    local log=$OUT/kvmm.log rc=0 mac1 feat rxp rxb irq txp txb txi txs holds
     run_transfer "$log" "$KVMM" run --name nettest --kernel "$KERNEL" --initrd "$INITRD" \
         --memory 512 --cpus 2 --net "tap=$TAP,mac=$MAC0" --net "tap=$TAP_NEW" \
         --cmdline "console=ttyS0 quiet kvmm.test=script $(guest_script_arg "$(guest_script)")" || rc=$?
@@ -241,6 +242,13 @@ test_kvmm() {
         pass net-tx-interrupts-moderated
     else
         fail net-tx-interrupts-moderated "tx_batches '$txb', tx_interrupts '$txi', tx_irq_saved '$txs'"
+    fi
+    # While the guest sends, the ACKs coming back wait to share an interrupt.
+    holds=$(counter "$log" net0.rx_ack_holds)
+    if [ -n "$holds" ] && [ "$holds" -gt 0 ]; then
+        pass net-ack-interrupts-held
+    else
+        fail net-ack-interrupts-held "rx_ack_holds '$holds'"
     fi
 }
 
