@@ -37,7 +37,6 @@
 #include "spec.h"
 #include "util/evloop.h"
 #include "util/log.h"
-#include "vcpu/vcpu.h"
 #include "vm.h"
 
 #define NET_QUEUE_SIZE   256
@@ -69,13 +68,6 @@
 #ifndef NET_RX_ACK_DELAY_NS
 #define NET_RX_ACK_DELAY_NS 500000
 #endif
-/* A guest whose vCPU (the one the TX interrupt goes to) halted while its
- * frames were being written is waiting for them: tell it at once, through
- * the RX interrupt when one is owed.  1 = on. */
-#ifndef NET_TX_HALT_WAKE
-#define NET_TX_HALT_WAKE    0
-#endif
-#define NET_NO_HALTS        UINT64_MAX
 /* After a TX batch, look at the ring again this much later instead of
  * asking for the next kick (0: ask at once). */
 #ifndef NET_TX_POLL_NS
@@ -123,7 +115,6 @@ struct net_stats {
     uint64_t rx_irq_delayed, tx_irq_delayed, rx_irq_saved, tx_irq_saved;
     uint64_t rx_ack_holds;      /* RX batches of ACKs to a bulk sender, let wait longer */
     uint64_t tx_irq_merged;     /* due TX interrupts put off for an RX one raised instead */
-    uint64_t tx_halt_wakes;     /* owed interrupts raised early: the guest went idle */
 };
 
 struct rx_slot {
@@ -280,44 +271,6 @@ static void net_merge(struct net_nic *n, uint64_t now)
         STAT_ADD(n, tx_irq_merged, 1);
 }
 
-/* The halt count of the vCPU that queue q interrupts (the guest's choice in
- * the MSI-X table), or NET_NO_HALTS. */
-static uint64_t net_queue_halts(struct net_nic *n, unsigned q)
-{
-    struct vcpu *v;
-    uint64_t h;
-    int dest;
-
-    if (!NET_TX_HALT_WAKE)
-        return NET_NO_HALTS;
-    dest = virtio_queue_dest(n->vdev, q);
-    v = dest < 0 ? NULL : vm_vcpu(n->vm, (unsigned)dest);
-    if (!v || vcpu_halt_count(v, &h))
-        return NET_NO_HALTS;
-    return h;
-}
-
-static void net_rx(struct net_nic *n);
-
-/* The guest went idle while its frames were written: the owed TX
- * interrupt is due now.  The ACKs the host sent back meanwhile are read
- * first, so that one RX interrupt carries them and the completions. */
-static void net_tx_wake(struct net_nic *n, uint64_t now)
-{
-    if (!net_irq_deadline(&n->irq[NET_TXQ]))
-        return;
-    if (n->rx_polling)
-        net_rx(n);
-    STAT_ADD(n, tx_halt_wakes, 1);
-    if (net_irq_deadline(&n->irq[NET_RXQ]) && net_flush(n, NET_RXQ, now, true)) {
-        if (net_irq_defer(&n->irq[NET_TXQ], now + NET_TX_IRQ_DELAY_NS))
-            STAT_ADD(n, tx_irq_merged, 1);
-        net_timer_arm(n);
-        return;
-    }
-    net_flush(n, NET_TXQ, now, true);
-}
-
 static void net_tx(struct net_nic *n);
 
 static void net_timer_event(void *opaque, uint32_t events)
@@ -385,7 +338,7 @@ static void net_tx(struct net_nic *n)
 {
     struct virtq *vq = virtio_queue(n->vdev, NET_TXQ);
     struct virtq_chain c;
-    uint64_t batch = 0, now, halts = net_queue_halts(n, NET_TXQ);
+    uint64_t batch = 0, now;
     uint16_t from = vq->signalled;
     bool bulk = false;
     int ret;
@@ -416,8 +369,6 @@ static void net_tx(struct net_nic *n)
     if (bulk)
         n->tx_bulk_at = now;
     net_published(n, NET_TXQ, virtq_publish(vq), from, now, 0);
-    if (batch && halts != NET_NO_HALTS && net_queue_halts(n, NET_TXQ) != halts)
-        net_tx_wake(n, now);
 }
 
 /* ---- RX reserve -------------------------------------------------------------- */
@@ -863,7 +814,7 @@ static void net_counters(void *state, device_counter_fn emit, void *ctx)
         F(rx_batches), F(rx_max_batch), F(tx_batches), F(tx_max_batch),
         F(rx_drops), F(tx_drops), F(rx_no_buffers), F(errors),
         F(rx_irq_delayed), F(tx_irq_delayed), F(rx_irq_saved), F(tx_irq_saved),
-        F(rx_ack_holds), F(tx_irq_merged), F(tx_halt_wakes),
+        F(rx_ack_holds), F(tx_irq_merged),
 #undef F
     };
     struct net *net = state;
