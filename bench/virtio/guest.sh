@@ -10,6 +10,8 @@
 # completed from /sys/block/vdX/stat; net: packets sent plus received on
 # eth0), and prints one line per run:
 #   BENCH-RESULT name=... value=... unit=... irqs=... reqs=...
+# (net runs add the guest's idle time over all its CPUs, guest_idle=, in
+# clock ticks: where it is near 0 the guest's CPUs were the limit).
 # Each run is framed by "BENCH-MARK begin|end NAME" lines, with a pause
 # after each, so the host can read the VMM's KVM exit counters and CPU
 # time at both ends.
@@ -28,6 +30,8 @@ irqs() {
         END { print s + 0 }' /proc/interrupts
 }
 blk_reqs() { awk '{print $1 + $5}' "/sys/block/$1/stat"; }
+# idle: idle plus iowait time of all CPUs so far, in clock ticks (USER_HZ).
+idle() { awk '$1 == "cpu" { print $5 + $6; exit }' /proc/stat; }
 net_reqs() { echo $(( $(cat /sys/class/net/eth0/statistics/rx_packets) + $(cat /sys/class/net/eth0/statistics/tx_packets) )); }
 pause() { sleep 0.5 2>/dev/null || sleep 1; }
 mark() { echo "BENCH-MARK $1 $2"; pause; }
@@ -77,13 +81,13 @@ ping -c 2 -W 5 "$host" >/dev/null 2>&1 || sleep 2
 iperf_run() {
     name=$1; shift
     mark begin "$name"
-    i0=$(irqs "$vnet") r0=$(net_reqs) x0=$(irqs "$vnet" input) t0=$(irqs "$vnet" output)
+    i0=$(irqs "$vnet") r0=$(net_reqs) x0=$(irqs "$vnet" input) t0=$(irqs "$vnet" output) g0=$(idle)
     iperf3 -c "$host" -t "$secs" -f m "$@" >/tmp/iperf.out 2>&1
-    i1=$(irqs "$vnet") r1=$(net_reqs) x1=$(irqs "$vnet" input) t1=$(irqs "$vnet" output)
+    i1=$(irqs "$vnet") r1=$(net_reqs) x1=$(irqs "$vnet" input) t1=$(irqs "$vnet" output) g1=$(idle)
     mark end "$name"
-    awk -v n="$name" -v i=$((i1 - i0)) -v r=$((r1 - r0)) -v x=$((x1 - x0)) -v t=$((t1 - t0)) '
+    awk -v n="$name" -v i=$((i1 - i0)) -v r=$((r1 - r0)) -v x=$((x1 - x0)) -v t=$((t1 - t0)) -v g=$((g1 - g0)) '
         / receiver$/ { for (k = 1; k <= NF; k++) if ($k == "Mbits/sec") v = $(k - 1) }
-        END { if (v != "") printf "BENCH-RESULT name=%s mbitps=%s irqs=%d reqs=%d rx_irqs=%d tx_irqs=%d\n", n, v, i, r, x, t
+        END { if (v != "") printf "BENCH-RESULT name=%s mbitps=%s irqs=%d reqs=%d rx_irqs=%d tx_irqs=%d guest_idle=%d\n", n, v, i, r, x, t, g
               else print "BENCH-ERROR " n }' /tmp/iperf.out
     grep -q ' receiver$' /tmp/iperf.out || cat /tmp/iperf.out
 }

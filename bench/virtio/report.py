@@ -106,6 +106,20 @@ def per_req_of(vmm, test, key, scale=1.0):
 
 
 TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
+
+
+def idle_pct(vmm, test):
+    """The guest's idle time over the run (guest_idle, clock ticks of 10 ms
+    summed over its CPUs), as a percentage of one CPU."""
+    return {r: (res1[test]["guest_idle"] * 1.0 / float(secs)) if "guest_idle" in res1.get(test, {}) else None
+            for r, res1 in res_by_round[vmm].items()}
+
+
+def host_idle_pct(vmm, test):
+    """The environment's idle time between the run's marks, as a percentage
+    of one CPU (the marks frame the run and its pauses)."""
+    return {r: (lambda d: d * TICK_US / 1e4 / float(secs) if d is not None else None)(delta(vmm, r, test, "host_idle"))
+            for r in rounds}
 DISKS = [("", "vda: image file on tmpfs, cache=writeback"),
          ("-vdb", "vdb: loop device, cache=none (QEMU aio=io_uring)")]
 # (label, getter, higher is better, goal factor or None, goal text)
@@ -143,6 +157,10 @@ ROWS += [
      "net interrupts/packet (host→guest) ≤ 0.5× QEMU"),
     ("KVM exits per packet, guest→host", lambda v: per_req_of(v, "guest-to-host", "exits"), False, None, None),
     ("KVM exits per packet, host→guest", lambda v: per_req_of(v, "host-to-guest", "exits"), False, None, None),
+    ("VMM CPU µs per packet (host, outside the guest), guest→host",
+     lambda v: per_req_of(v, "guest-to-host", "vmm_ticks", TICK_US), False, None, None),
+    ("guest CPUs idle, % of one CPU, guest→host", lambda v: idle_pct(v, "guest-to-host"), None, None, None),
+    ("host CPUs idle, % of one CPU, guest→host", lambda v: host_idle_pct(v, "guest-to-host"), None, None, None),
 ]
 
 

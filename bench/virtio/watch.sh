@@ -5,8 +5,9 @@
 # (debugfs /sys/kernel/debug/kvm/PID-FD/, summed over its vCPUs) and its
 # VMM's host CPU time outside the guest (utime + stime - guest_time of the
 # whole process, in clock ticks) and the host's timer interrupts and
-# IPIs (/proc/interrupts LOC, RES, CAL, summed over CPUs):
-#   MARK begin|end NAME exits=... io_exits=... ... vmm_ticks=... host_loc=...
+# IPIs (/proc/interrupts LOC, RES, CAL, summed over CPUs) and its idle
+# time (idle plus iowait of all CPUs, clock ticks):
+#   MARK begin|end NAME exits=... io_exits=... ... vmm_ticks=... host_loc=... host_idle=...
 # With REASONS=1, also the exits by reason and the MSR accesses by MSR
 # and direction, counted by tracefs histograms on kvm:kvm_exit and
 # kvm:kvm_msr (which cost the host some time per exit, for either VMM):
@@ -53,11 +54,12 @@ while sleep 0.2; do
     hirq=$(awk '$1 == "LOC:" || $1 == "RES:" || $1 == "CAL:" {
                     s = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i
                     printf " host_%s=%d", tolower(substr($1, 1, 3)), s }' /proc/interrupts)
+    hidle=$(awk '$1 == "cpu" { print $5 + $6; exit }' /proc/stat)
     why=""
     [ "$reasons" = 1 ] && why="$(hist_line "$tr/kvm_exit/hist" exit_)$(hist_line "$tr/kvm_msr/hist" msr_)"
     grep '^BENCH-MARK ' "$log" | tr -d '\r' | sed -n "$((seen + 1)),${n}p" |
         while read -r _ what name; do
-            echo "MARK $what $name$snap vmm_ticks=${ticks:-0}$hirq"
+            echo "MARK $what $name$snap vmm_ticks=${ticks:-0}$hirq host_idle=${hidle:-0}"
             [ -z "$why" ] || echo "REASONS $what $name$why"
         done >>"$out"
     seen=$n
