@@ -115,6 +115,13 @@ def idle_pct(vmm, test):
             for r, res1 in res_by_round[vmm].items()}
 
 
+def mark_pct(vmm, test, key):
+    """A clock-tick counter's growth between the run's marks, as a
+    percentage of one CPU over the run."""
+    return {r: (lambda d: d * TICK_US / 1e4 / float(secs) if d is not None else None)(delta(vmm, r, test, key))
+            for r in rounds}
+
+
 def host_idle_pct(vmm, test):
     """The environment's idle time between the run's marks, as a percentage
     of one CPU (the marks frame the run and its pauses)."""
@@ -160,6 +167,10 @@ ROWS += [
     ("VMM CPU µs per packet (host, outside the guest), guest→host",
      lambda v: per_req_of(v, "guest-to-host", "vmm_ticks", TICK_US), False, None, None),
     ("guest CPUs idle, % of one CPU, guest→host", lambda v: idle_pct(v, "guest-to-host"), None, None, None),
+    ("VMM process in the guest, % of one CPU, guest→host",
+     lambda v: mark_pct(v, "guest-to-host", "guest_ticks"), None, None, None),
+    ("VMM process outside the guest, % of one CPU, guest→host",
+     lambda v: mark_pct(v, "guest-to-host", "vmm_ticks"), None, None, None),
     ("host CPUs idle, % of one CPU, guest→host", lambda v: host_idle_pct(v, "guest-to-host"), None, None, None),
 ]
 

@@ -4,10 +4,11 @@
 # line the guest prints on its console (LOG), that VM's KVM exit counters
 # (debugfs /sys/kernel/debug/kvm/PID-FD/, summed over its vCPUs) and its
 # VMM's host CPU time outside the guest (utime + stime - guest_time of the
-# whole process, in clock ticks) and the host's timer interrupts and
+# whole process, in clock ticks; guest_ticks: its vCPUs' time in the
+# guest) and the host's timer interrupts and
 # IPIs (/proc/interrupts LOC, RES, CAL, summed over CPUs) and its idle
 # time (idle plus iowait of all CPUs, clock ticks):
-#   MARK begin|end NAME exits=... io_exits=... ... vmm_ticks=... host_loc=... host_idle=...
+#   MARK begin|end NAME exits=... ... vmm_ticks=... guest_ticks=... host_loc=... host_idle=...
 # With REASONS=1, also the exits by reason and the MSR accesses by MSR
 # and direction, counted by tracefs histograms on kvm:kvm_exit and
 # kvm:kvm_msr (which cost the host some time per exit, for either VMM):
@@ -48,7 +49,8 @@ while sleep 0.2; do
     done
     # Fields after the command name (which may hold spaces): utime is
     # field 14, stime 15, guest_time 43.
-    ticks=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13 - $41}')
+    ticks=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13 - $41 " " $41}')
+    gticks=${ticks#* } ticks=${ticks%% *}
     # The host's own interrupts (all CPUs): local timer, rescheduling and
     # function-call IPIs; each may pull a vCPU out of the guest.
     hirq=$(awk '$1 == "LOC:" || $1 == "RES:" || $1 == "CAL:" {
@@ -59,7 +61,7 @@ while sleep 0.2; do
     [ "$reasons" = 1 ] && why="$(hist_line "$tr/kvm_exit/hist" exit_)$(hist_line "$tr/kvm_msr/hist" msr_)"
     grep '^BENCH-MARK ' "$log" | tr -d '\r' | sed -n "$((seen + 1)),${n}p" |
         while read -r _ what name; do
-            echo "MARK $what $name$snap vmm_ticks=${ticks:-0}$hirq host_idle=${hidle:-0}"
+            echo "MARK $what $name$snap vmm_ticks=${ticks:-0} guest_ticks=${gticks:-0}$hirq host_idle=${hidle:-0}"
             [ -z "$why" ] || echo "REASONS $what $name$why"
         done >>"$out"
     seen=$n

@@ -68,10 +68,16 @@
 #ifndef NET_RX_ACK_DELAY_NS
 #define NET_RX_ACK_DELAY_NS 500000
 #endif
-/* After a TX batch, look at the ring again this much later instead of
- * asking for the next kick (0: ask at once). */
+/* After a TX batch that carried a full-sized frame (a streaming sender,
+ * more frames to come), look at the ring again this much later instead of
+ * asking for the next kick, which costs the guest an exit (0: ask at once).
+ * A poll that finds nothing asks for the next kick; other batches ask at
+ * once, so request/response traffic is not delayed. */
 #ifndef NET_TX_POLL_NS
-#define NET_TX_POLL_NS      0
+#define NET_TX_POLL_NS      200000
+#endif
+#ifndef NET_TX_POLL_ANY
+#define NET_TX_POLL_ANY     0       /* 1: poll after any batch */
 #endif
 
 #define VIRTIO_NET_F_CSUM        0
@@ -115,6 +121,7 @@ struct net_stats {
     uint64_t rx_irq_delayed, tx_irq_delayed, rx_irq_saved, tx_irq_saved;
     uint64_t rx_ack_holds;      /* RX batches of ACKs to a bulk sender, let wait longer */
     uint64_t tx_irq_merged;     /* due TX interrupts put off for an RX one raised instead */
+    uint64_t tx_polls;          /* TX polls that found frames (each a kick saved) */
 };
 
 struct rx_slot {
@@ -271,7 +278,7 @@ static void net_merge(struct net_nic *n, uint64_t now)
         STAT_ADD(n, tx_irq_merged, 1);
 }
 
-static void net_tx(struct net_nic *n);
+static void net_tx(struct net_nic *n, bool poll);
 
 static void net_timer_event(void *opaque, uint32_t events)
 {
@@ -285,14 +292,14 @@ static void net_timer_event(void *opaque, uint32_t events)
     if (n->active && !virtio_dev_broken(n->vdev)) {
         if (n->tx_poll_at && now >= n->tx_poll_at) {
             n->tx_poll_at = 0;
-            net_tx(n);
+            net_tx(n, true);
         }
         net_merge(n, now);
         for (unsigned q = 0; q < 2; q++)
             net_flush(n, q, now, false);
         if (net_timer_arm(n) && n->tx_poll_at) {
             n->tx_poll_at = 0;      /* no timer: back to kicks */
-            net_tx(n);
+            net_tx(n, false);
         }
     }
     virtio_dev_unlock(n->vdev);
@@ -334,7 +341,8 @@ static bool net_tx_one(struct net_nic *n, const struct virtq_chain *c)
     return c->read_len - NET_HDR_LEN >= NET_TX_BULK_FRAME;
 }
 
-static void net_tx(struct net_nic *n)
+/* Drain the TX ring; `poll`: called by the poll timer, not a kick. */
+static void net_tx(struct net_nic *n, bool poll)
 {
     struct virtq *vq = virtio_queue(n->vdev, NET_TXQ);
     struct virtq_chain c;
@@ -354,7 +362,7 @@ static void net_tx(struct net_nic *n)
             virtio_dev_fail(n->vdev, "%s: malformed TX descriptor chain (%d)", n->name, ret);
             break;
         }
-        if (batch && NET_TX_POLL_NS) {
+        if (batch && NET_TX_POLL_NS && (bulk || NET_TX_POLL_ANY)) {
             n->tx_poll_at = now_ns() + NET_TX_POLL_NS;
             if (net_timer_arm(n) == 0)
                 break;      /* kicks stay off until the poll */
@@ -363,6 +371,8 @@ static void net_tx(struct net_nic *n)
     } while (virtq_kick_enable(vq));
     now = now_ns();
     if (batch) {
+        if (poll)
+            STAT_ADD(n, tx_polls, 1);
         STAT_ADD(n, tx_batches, 1);
         stat_max(&n->st.tx_max_batch, batch);
     }
@@ -612,7 +622,7 @@ static void net_queue_kick(void *dev, unsigned q)
         net_activate(n);
     if (q == NET_TXQ) {
         STAT_ADD(n, tx_kicks, 1);
-        net_tx(n);
+        net_tx(n, false);
         return;
     }
     STAT_ADD(n, rx_kicks, 1);
@@ -814,7 +824,7 @@ static void net_counters(void *state, device_counter_fn emit, void *ctx)
         F(rx_batches), F(rx_max_batch), F(tx_batches), F(tx_max_batch),
         F(rx_drops), F(tx_drops), F(rx_no_buffers), F(errors),
         F(rx_irq_delayed), F(tx_irq_delayed), F(rx_irq_saved), F(tx_irq_saved),
-        F(rx_ack_holds), F(tx_irq_merged),
+        F(rx_ack_holds), F(tx_irq_merged), F(tx_polls),
 #undef F
     };
     struct net *net = state;
