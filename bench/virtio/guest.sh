@@ -82,7 +82,14 @@ iperf_run() {
     name=$1; shift
     mark begin "$name"
     i0=$(irqs "$vnet") r0=$(net_reqs) x0=$(irqs "$vnet" input) t0=$(irqs "$vnet" output) g0=$(idle)
+    # Halfway through, the sender's TCP state (congestion window, RTT,
+    # pacing rate, bytes in flight), where ss is at hand.
+    if command -v ss >/dev/null; then
+        (sleep $((secs / 2)); ss -tin dst "$host" 2>/dev/null | tr -s ' \t' ' ' |
+            grep -v '^State' | sed "s/^/BENCH-TCP $name /") &
+    fi
     iperf3 -c "$host" -t "$secs" -f m "$@" >/tmp/iperf.out 2>&1
+    wait
     i1=$(irqs "$vnet") r1=$(net_reqs) x1=$(irqs "$vnet" input) t1=$(irqs "$vnet" output) g1=$(idle)
     mark end "$name"
     awk -v n="$name" -v i=$((i1 - i0)) -v r=$((r1 - r0)) -v x=$((x1 - x0)) -v t=$((t1 - t0)) -v g=$((g1 - g0)) '

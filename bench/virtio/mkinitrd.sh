@@ -3,7 +3,7 @@
 #
 # The test guest's image (build/guest/initramfs-cloud.cpio.gz, made by
 # scripts/build-guest.sh) followed by a second, uncompressed newc archive
-# holding this host's fio and iperf3 with every shared library they load
+# holding this host's fio and iperf3 (and ss) with every shared library they load
 # (as ldd resolves them, same paths) and bench/virtio/guest.sh as
 # /bin/virtio-bench.  The kernel unpacks concatenated archives in turn.
 # The extra archive is left uncompressed: about 85 MB that a nested guest
@@ -22,10 +22,13 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin"
 for p in fio iperf3; do cp -L "$(command -v $p)" "$stage/bin/$p"; done
+# ss (iproute2), when this host has it: the guest's TCP state mid-run.
+extra=$(command -v ss || true)
+[ -z "$extra" ] || cp -L "$extra" "$stage/bin/ss"
 cp bench/virtio/guest.sh "$stage/bin/virtio-bench"
 chmod 755 "$stage/bin/"*
 # Every library, at the path the dynamic loader will look for it.
-ldd "$(command -v fio)" "$(command -v iperf3)" |
+ldd "$(command -v fio)" "$(command -v iperf3)" $extra |
     awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $1 !~ /:$/ {print $1}' | sort -u |
     while read -r lib; do
         mkdir -p "$stage$(dirname "$lib")"
