@@ -68,14 +68,13 @@
 #ifndef NET_RX_ACK_DELAY_NS
 #define NET_RX_ACK_DELAY_NS 500000
 #endif
-/* After a TX batch that carried a full-sized frame (a streaming sender,
- * more frames to come), look at the ring again this much later instead of
- * asking for the next kick, which costs the guest an exit (0: ask at once).
+/* TX polling (opt-in: KVMM_NET_TX_POLL_US, microseconds, at most
+ * NET_TX_POLL_MAX_US): after a TX batch that carried a full-sized frame (a
+ * streaming sender, more frames to come), look at the ring again that much
+ * later instead of asking for the next kick, which costs the guest an exit.
  * A poll that finds nothing asks for the next kick; other batches ask at
  * once, so request/response traffic is not delayed. */
-#ifndef NET_TX_POLL_NS
-#define NET_TX_POLL_NS      200000
-#endif
+#define NET_TX_POLL_MAX_US  10000
 #ifndef NET_TX_POLL_ANY
 #define NET_TX_POLL_ANY     0       /* 1: poll after any batch */
 #endif
@@ -151,6 +150,7 @@ struct net_nic {
     int timer_fd;               /* one-shot, for owed interrupts */
     bool timer_watched;
     uint64_t timer_at;          /* armed deadline, 0 = none */
+    uint64_t tx_poll_ns;        /* TX polling interval; 0 = kicks only */
     uint64_t tx_poll_at;        /* look at the TX ring then, kicks off; 0 = none */
     uint64_t tx_bulk_at;        /* when the driver last sent a full-sized frame */
     bool warned_tx, warned_rx;
@@ -362,8 +362,8 @@ static void net_tx(struct net_nic *n, bool poll)
             virtio_dev_fail(n->vdev, "%s: malformed TX descriptor chain (%d)", n->name, ret);
             break;
         }
-        if (batch && NET_TX_POLL_NS && (bulk || NET_TX_POLL_ANY)) {
-            n->tx_poll_at = now_ns() + NET_TX_POLL_NS;
+        if (batch && n->tx_poll_ns && (bulk || NET_TX_POLL_ANY)) {
+            n->tx_poll_at = now_ns() + n->tx_poll_ns;
             if (net_timer_arm(n) == 0)
                 break;      /* kicks stay off until the poll */
             n->tx_poll_at = 0;
@@ -703,6 +703,27 @@ static uint64_t net_features(struct net_nic *n)
     return f;
 }
 
+/* KVMM_NET_TX_POLL_US: unset or 0 = off. */
+static int net_tx_poll_setting(uint64_t *ns)
+{
+    const char *v = getenv("KVMM_NET_TX_POLL_US");
+    char *end;
+    unsigned long us;
+
+    *ns = 0;
+    if (!v || !*v)
+        return 0;
+    errno = 0;
+    us = strtoul(v, &end, 10);
+    if (errno || *end || v[0] == '-' || us > NET_TX_POLL_MAX_US) {
+        log_err("KVMM_NET_TX_POLL_US: expected microseconds from 0 to %u, got '%s'",
+                NET_TX_POLL_MAX_US, v);
+        return -EINVAL;
+    }
+    *ns = (uint64_t)us * 1000;
+    return 0;
+}
+
 static void net_nic_destroy(struct net_nic *n)
 {
     if (!n)
@@ -737,6 +758,9 @@ static int net_nic_create(struct vm *vm, const struct spec_net *spec, unsigned i
         ret = -ENOMEM;
         goto out_destroy;
     }
+    ret = net_tx_poll_setting(&n->tx_poll_ns);
+    if (ret)
+        goto out_destroy;
     ret = tap_open(&n->tap, spec->tap, NET_HDR_LEN, err, sizeof(err));
     if (ret) {
         log_err("%s: %s: %s", vm_name(vm), n->name, err);
