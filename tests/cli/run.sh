@@ -44,6 +44,17 @@ printf '{"kernel": \n' >"$T/broken.json"
 expect spec-invalid-json 2 'invalid JSON at line' -- run "$T/broken.json"
 expect memory-beyond-host 2 'exceeds host memory' -- run --kernel "$FW" --memory 100000000
 
+# A bad TX polling setting is refused before the VM runs, naming the
+# variable, and the TAP kvmm would have created is not left behind.
+KVMM_NET_TX_POLL_US=abc expect bad-net-tx-poll 1 "KVMM_NET_TX_POLL_US: expected microseconds from 0 to 10000, got 'abc'" -- \
+    run --kernel "$FW" --memory 64 --net tap=kvmmclipoll0
+if ip link show kvmmclipoll0 >/dev/null 2>&1; then
+    fail bad-net-tx-poll-no-tap "TAP kvmmclipoll0 left behind"
+    ip link del kvmmclipoll0 2>/dev/null
+else
+    pass bad-net-tx-poll-no-tap
+fi
+
 head -c 4096 /dev/urandom >"$T/junk.bin"
 expect not-a-kernel 1 'neither a bzImage nor an ELF' -- run --kernel "$T/junk.bin" --memory 64
 

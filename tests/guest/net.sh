@@ -9,8 +9,7 @@
 # KVMM_LOG=info) must show batching: RX frames per batch above one, and
 # fewer interrupts than frames; and TX completion interrupts moderated:
 # fewer than TX batches, some found unneeded at their deadline; and while
-# the guest sends, the ACKs it gets back held to share an interrupt; and
-# with TX polling on (KVMM_NET_TX_POLL_US), frames found without a kick.
+# the guest sends, the ACKs it gets back held to share an interrupt.
 # Prints "PASS name" / "FAIL name: reason" per test.
 #
 # KVMM_NET_QEMU=1 also runs the same guest script under QEMU
@@ -196,9 +195,7 @@ check_transfer() {
 
 test_kvmm() {
     local log=$OUT/kvmm.log rc=0 mac1 feat rxp rxb irq txp txb txi txs holds
-    # TX polling (opt-in) is on here: the transfers check it moves the
-    # bytes intact, the counters that it found frames without kicks.
-    run_transfer "$log" env KVMM_NET_TX_POLL_US=200 "$KVMM" run --name nettest --kernel "$KERNEL" --initrd "$INITRD" \
+    run_transfer "$log" "$KVMM" run --name nettest --kernel "$KERNEL" --initrd "$INITRD" \
         --memory 512 --cpus 2 --net "tap=$TAP,mac=$MAC0" --net "tap=$TAP_NEW" \
         --cmdline "console=ttyS0 quiet kvmm.test=script $(guest_script_arg "$(guest_script)")" || rc=$?
     check_transfer "$log" "$rc" || return
@@ -252,15 +249,6 @@ test_kvmm() {
         pass net-ack-interrupts-held
     else
         fail net-ack-interrupts-held "rx_ack_holds '$holds'"
-    fi
-    # While the guest streams, the ring is looked at again instead of the
-    # guest kicking for each batch: frames were found that way (and the
-    # transfer's checksum matched, above).
-    polls=$(counter "$log" net0.tx_polls); txk=$(counter "$log" net0.tx_kicks)
-    if [ -n "$polls" ] && [ "$polls" -gt 0 ]; then
-        pass net-tx-polled
-    else
-        fail net-tx-polled "tx_polls '$polls', tx_kicks '$txk', tx_batches '$txb'"
     fi
 }
 
