@@ -82,8 +82,9 @@ iperf_run() {
     name=$1; shift
     mark begin "$name"
     i0=$(irqs "$vnet") r0=$(net_reqs) x0=$(irqs "$vnet" input) t0=$(irqs "$vnet" output) g0=$(idle)
-    # Halfway through, the sender's TCP state (congestion window, RTT,
-    # pacing rate, bytes in flight), where ss is at hand.
+    # Halfway through, the guest's TCP sockets where ss is at hand: queued
+    # bytes and congestion window (RTT and pacing rate too when the guest
+    # kernel has its socket diagnostics loaded).
     if command -v ss >/dev/null; then
         (sleep $((secs / 2)); ss -tin dst "$host" 2>/dev/null | tr -s ' \t' ' ' |
             grep -v '^State' | sed "s/^/BENCH-TCP $name /") &

@@ -75,9 +75,6 @@
  * A poll that finds nothing asks for the next kick; other batches ask at
  * once, so request/response traffic is not delayed. */
 #define NET_TX_POLL_MAX_US  10000
-#ifndef NET_TX_POLL_ANY
-#define NET_TX_POLL_ANY     0       /* 1: poll after any batch */
-#endif
 
 #define VIRTIO_NET_F_CSUM        0
 #define VIRTIO_NET_F_GUEST_CSUM  1
@@ -362,7 +359,7 @@ static void net_tx(struct net_nic *n, bool poll)
             virtio_dev_fail(n->vdev, "%s: malformed TX descriptor chain (%d)", n->name, ret);
             break;
         }
-        if (batch && n->tx_poll_ns && (bulk || NET_TX_POLL_ANY)) {
+        if (batch && n->tx_poll_ns && bulk) {
             n->tx_poll_at = now_ns() + n->tx_poll_ns;
             if (net_timer_arm(n) == 0)
                 break;      /* kicks stay off until the poll */
