@@ -33,6 +33,7 @@
 
 #include "devices/device.h"
 #include "devices/virtio/blk_coalesce.h"
+#include "devices/virtio/blk_uring.h"
 #include "devices/virtio/virtio.h"
 #include "devices/virtio/virtq.h"
 #include "spec.h"
@@ -148,6 +149,7 @@ struct blk_disk {
     struct virtio_dev_ops ops;
     struct virtio_blk_config config;
     bool uring;
+    bool orphaned;              /* a reset could not wait for in-flight I/O: the VM stops */
     struct io_uring ring;
     int cq_fd;
     unsigned inflight;
@@ -454,7 +456,7 @@ static void blk_queue_flush(struct blk_disk *d, unsigned qi)
     bool streaming = false;
     uint64_t now, wait, window;
 
-    if (!done)
+    if (!done || d->orphaned)
         return;
     if (d->coalesce_ns) {
         now = evloop_now_ns();
@@ -531,6 +533,10 @@ static unsigned blk_uring_reap(struct blk_disk *d)
         for (unsigned i = 0; i < n; i++) {
             struct blk_req *r = io_uring_cqe_get_data(cqes[i]);
 
+            if (d->orphaned) {      /* the rings are gone: only release it */
+                blk_req_put(d, r);
+                continue;
+            }
             touched |= 1u << r->q;
             d->q[r->q].inflight--;
             blk_req_complete(d, r, blk_uring_status(d, r, cqes[i]->res));
@@ -556,7 +562,7 @@ static void blk_cq_event(void *opaque, uint32_t events)
         return;
     virtio_dev_lock(d->vdev);
     touched = blk_uring_reap(d);
-    for (unsigned i = 0; i < d->nq; i++) {
+    for (unsigned i = 0; i < d->nq && !d->orphaned; i++) {
         if (d->q[i].starved || d->q[i].quiet) {
             d->q[i].starved = false;
             blk_disk_kick(d, i);    /* flushes queue i too */
@@ -664,7 +670,7 @@ static void blk_disk_kick(void *dev, unsigned q)
     int queued = 0, n;
     unsigned popped;
 
-    if (virtio_dev_broken(d->vdev))
+    if (virtio_dev_broken(d->vdev) || d->orphaned)
         return;     /* also called from completions and deadlines */
     for (;;) {
         popped = 0;
@@ -693,15 +699,25 @@ static void blk_disk_kick(void *dev, unsigned q)
         blk_queue_flush(d, q);
 }
 
-/* Driver reset: wait for what is in flight, then forget it. */
+/* Driver reset: wait for what is in flight, then forget it.  The guest
+ * gets its buffers back with the reset, so nothing may still be writing
+ * them: if the wait itself fails, the VM stops and the requests are only
+ * released as they complete (blk_uring_reap). */
 static void blk_disk_reset(void *dev)
 {
     struct blk_disk *d = dev;
     struct io_uring_cqe *cqe;
+    int ret;
 
-    while (d->uring && d->inflight) {
-        if (io_uring_wait_cqe(&d->ring, &cqe))
-            break;
+    while (d->uring && d->inflight && !d->orphaned) {
+        ret = blk_uring_wait(&d->ring, &cqe);
+        if (ret) {
+            d->orphaned = true;
+            vm_request_stop(d->vm, VM_STOP_INTERNAL_ERROR, 1,
+                            "%s: device reset cannot wait for %u requests in flight: %s",
+                            d->name, d->inflight, strerror(-ret));
+            return;
+        }
         blk_req_put(d, io_uring_cqe_get_data(cqe));
         io_uring_cqe_seen(&d->ring, cqe);
         d->inflight--;
