@@ -79,7 +79,8 @@ static bool stop_reason_is_guest(enum vm_stop_reason reason)
     }
 }
 
-static void sup_emit_end(struct sup_vm *sv, struct vm *vm, enum vm_stop_reason reason)
+static void sup_emit_end(struct sup_vm *sv, enum vm_stop_reason reason, int exit_code,
+                         const char *message)
 {
     cJSON *data = cJSON_CreateObject();
 
@@ -91,21 +92,16 @@ static void sup_emit_end(struct sup_vm *sv, struct vm *vm, enum vm_stop_reason r
     }
     cJSON_AddBoolToObject(data, "guest", stop_reason_is_guest(reason));
     cJSON_AddStringToObject(data, "reason", stop_reason_name(reason));
-    cJSON_AddNumberToObject(data, "exit-code", vm_exit_code(vm));
-    cJSON_AddStringToObject(data, "message", vm_stop_message(vm));
+    cJSON_AddNumberToObject(data, "exit-code", exit_code);
+    cJSON_AddStringToObject(data, "message", message);
     ctl_event_post("SHUTDOWN", sup_vm_name(sv), data);
 }
 
-static bool sup_should_restart(struct sup_vm *sv, enum vm_stop_reason reason)
+/* The VM ended for a reset that builds it again (unless a stop came). */
+static bool sup_is_restart(const struct sup_vm *sv, enum vm_stop_reason reason)
 {
-    bool restart;
-
-    pthread_mutex_lock(&sv->lock);
-    restart = !sv->stop_requested &&
-              (reason == VM_STOP_HOST_RESET ||
-               (reason == VM_STOP_REBOOT && sv->spec->on_reboot == REBOOT_RESTART));
-    pthread_mutex_unlock(&sv->lock);
-    return restart;
+    return reason == VM_STOP_HOST_RESET ||
+           (reason == VM_STOP_REBOOT && sv->spec->on_reboot == REBOOT_RESTART);
 }
 
 /* One instance, from creation to teardown; true when it is to restart. */
@@ -138,22 +134,32 @@ static bool sup_run_once(struct sup_vm *sv, enum vm_stop_reason *reason)
     if (!sv->restarts)
         sup_mark_started(sv);
     *reason = vm_wait(vm);
-    if (vm_exit_code(vm))
-        log_err("%s: %s", sv->spec->name, vm_stop_message(vm));
-    else
-        log_info("%s: %s", sv->spec->name, vm_stop_message(vm));
-    restart = sup_should_restart(sv, *reason);
     pthread_mutex_lock(&sv->lock);
+    restart = sup_is_restart(sv, *reason);
+    if (restart && sv->stop_requested) {
+        /* A stop (a signal, quit) came while a reset was under way: the
+         * VM ends for that stop, with its exit code, rather than for a
+         * reset that will not happen. */
+        restart = false;
+        *reason = sv->stop_reason;
+        sv->exit_code = sv->stop_code;
+        snprintf(sv->message, sizeof(sv->message), "%s", sv->stop_why);
+    } else {
+        sv->exit_code = vm_exit_code(vm);
+        snprintf(sv->message, sizeof(sv->message), "%s", vm_stop_message(vm));
+    }
     sv->vm = NULL;
-    sv->exit_code = vm_exit_code(vm);
-    snprintf(sv->message, sizeof(sv->message), "%s", vm_stop_message(vm));
     sv->phase = restart ? SUP_VM_STARTING : SUP_VM_ENDED;
     pthread_mutex_unlock(&sv->lock);
+    if (sv->exit_code)
+        log_err("%s: %s", sv->spec->name, sv->message);
+    else
+        log_info("%s: %s", sv->spec->name, sv->message);
     if (restart)
         ctl_event_post_reason("RESET", sup_vm_name(sv), stop_reason_is_guest(*reason),
                               stop_reason_name(*reason));
     else
-        sup_emit_end(sv, vm, *reason);
+        sup_emit_end(sv, *reason, sv->exit_code, sv->message);
     vm_destroy(vm);
     return restart;
 }

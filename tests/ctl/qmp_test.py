@@ -6,6 +6,7 @@ FW (default build/firmware)."""
 import json
 import os
 import random
+import signal
 import socket
 import stat
 import subprocess
@@ -582,6 +583,32 @@ def t_triple_fault_event():
         k.kill()
 
 
+def t_signal_during_reset():
+    """SIGTERM while system_reset is under way: kvmm stops for the signal
+    (status 143, reason host-signal) and does not build the VM again."""
+    for i in range(12):
+        k = Kvmm(fw_args("spin"))
+        try:
+            q = k.qmp()
+            q.send({"execute": "system_reset"})
+            time.sleep(0.003 * (i % 4))
+            k.proc.send_signal(signal.SIGTERM)
+            rc = k.wait()
+            check(rc == 143, "try %d: exit status %d: %s" % (i, rc, k.stderr()))
+            ends = []
+            q.sock.settimeout(2)
+            try:
+                while True:
+                    msg = q.read()
+                    if msg.get("event") == "SHUTDOWN":
+                        ends.append(msg["data"]["reason"])
+            except (Fail, OSError, ValueError):
+                pass
+            check(ends in ([], ["host-signal"]), "try %d: SHUTDOWN reasons %r" % (i, ends))
+        finally:
+            k.kill()
+
+
 def t_socket_in_use_and_stale():
     k = counter_vm()
     try:
@@ -860,6 +887,7 @@ TESTS = [
     ("two_vms_one_ends", t_two_vms_one_fails),
     ("two_vms_triple_fault", t_triple_fault_isolated),
     ("triple_fault_event", t_triple_fault_event),
+    ("signal_during_reset", t_signal_during_reset),
     ("socket_in_use_and_stale", t_socket_in_use_and_stale),
     ("ctl_client", t_ctl_client),
     ("sched_runtime", t_sched_runtime),
