@@ -334,6 +334,20 @@ static bool spec_name_ok(const char *name)
 	return true;
 }
 
+/* The name is a directory (the VM's cgroup), so "." and ".." cannot be one. */
+static int spec_name_check(const char *name, const char *label, char *err,
+			   size_t errlen)
+{
+	if (!spec_name_ok(name))
+		return spec_fail_expected_text(VM_FIELD_NAME, name, label, err,
+					       errlen);
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return spec_fail(err, errlen, label,
+				 "expected a name other than \".\" and \"..\", got \"%s\"",
+				 name);
+	return 0;
+}
+
 static bool spec_param_key_ok(const char *key)
 {
 	size_t n = strlen(key);
@@ -581,9 +595,10 @@ static int spec_param_set_text(struct vm_spec *vm, const char *text,
 static int spec_name_set(struct vm_spec *vm, const char *text,
 			 const char *label, char *err, size_t errlen)
 {
-	if (!spec_name_ok(text))
-		return spec_fail_expected_text(VM_FIELD_NAME, text, label, err,
-					       errlen);
+	int ret = spec_name_check(text, label, err, errlen);
+
+	if (ret)
+		return ret;
 	snprintf(vm->name, sizeof(vm->name), "%s", text);
 	return 0;
 }
@@ -672,10 +687,7 @@ int vm_spec_field_check(const struct vm_spec *vm, enum vm_field field,
 {
 	switch (field) {
 	case VM_FIELD_NAME:
-		if (!spec_name_ok(vm->name))
-			return spec_fail_expected_text(field, vm->name, label, err,
-						       errlen);
-		return 0;
+		return spec_name_check(vm->name, label, err, errlen);
 	case VM_FIELD_KERNEL:
 		if (!vm->kernel)
 			return spec_fail(err, errlen, label, "missing required key");

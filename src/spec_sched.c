@@ -54,6 +54,32 @@ static int str_get(const cJSON *v, char **out, const char *label, char *err, siz
 	return *out ? 0 : spec_fail(err, errlen, label, "out of memory");
 }
 
+/* A group below the hierarchy's top, "a" or "a/b": no component may be
+ * empty, "." or "..", so kvmm's groups stay inside it. */
+static bool parent_ok(const char *s)
+{
+	size_t n;
+
+	for (;;) {
+		n = strcspn(s, "/");
+		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && !strncmp(s, "..", 2)))
+			return false;
+		if (!s[n])
+			return true;
+		s += n + 1;
+	}
+}
+
+static int parent_get(const cJSON *v, char **out, const char *label, char *err, size_t errlen)
+{
+	int ret = str_get(v, out, label, err, errlen);
+
+	if (ret || parent_ok(*out))
+		return ret;
+	return spec_json_fail_expected("a group path below the hierarchy's top (names joined by "
+				       "\"/\", none empty, \".\" or \"..\")", v, label, err, errlen);
+}
+
 /* [0, 2, 3]: a non-empty set of host CPU numbers. */
 static int cpus_get(const cJSON *v, uint64_t *mask, const char *label, char *err,
 		    size_t errlen)
@@ -190,7 +216,7 @@ static int sched_member(struct spec_sched *s, const cJSON *v, const char *l, cha
 	if (!strcmp(k, "cgroup_root"))
 		return str_get(v, &s->cgroup_root, l, err, errlen);
 	if (!strcmp(k, "cgroup_parent"))
-		return str_get(v, &s->cgroup_parent, l, err, errlen);
+		return parent_get(v, &s->cgroup_parent, l, err, errlen);
 	if (!strcmp(k, "weight"))
 		return uint_get(v, 1, 10000, &s->weight, l, err, errlen);
 	if (!strcmp(k, "io_weight"))

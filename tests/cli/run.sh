@@ -44,6 +44,15 @@ printf '{"kernel": \n' >"$T/broken.json"
 expect spec-invalid-json 2 'invalid JSON at line' -- run "$T/broken.json"
 expect memory-beyond-host 2 'exceeds host memory' -- run --kernel "$FW" --memory 100000000
 
+# A VM name and a cgroup parent are directories: none may leave kvmm's group.
+echo '{"name": "..", "kernel": "'"$PWD/$FW"'", "memory_mib": 32, "console": "none", "sched": {"weight": 100}}' >"$T/dotdot.json"
+expect name-dotdot 2 '^kvmm: name: expected a name other than "\." and "\.\.", got "\.\."$' -- run "$T/dotdot.json"
+expect name-dot-flag 2 '^kvmm: --name: expected a name other than "\." and "\.\.", got "\."$' -- \
+    run --kernel "$FW" --memory 32 --name .
+echo '{"kernel": "'"$PWD/$FW"'", "memory_mib": 32, "sched": {"cgroup_parent": "../../.."}}' >"$T/parent.json"
+expect cgroup-parent-escape 2 '^kvmm: sched.cgroup_parent: expected a group path below the hierarchy.s top .*got "\.\./\.\./\.\."$' -- \
+    run "$T/parent.json"
+
 # A bad TX polling setting is refused before the VM runs, naming the
 # variable, and the TAP kvmm would have created is not left behind.
 KVMM_NET_TX_POLL_US=abc expect bad-net-tx-poll 1 "KVMM_NET_TX_POLL_US: expected microseconds from 0 to 10000, got 'abc'" -- \

@@ -290,6 +290,10 @@ static void test_bad_values(void **state)
 	fails(run("--kernel", kernel, "--name", "a/b", NULL),
 	      "--name: expected a name of 1..63 characters from [A-Za-z0-9_.-], "
 	      "got \"a/b\"");
+	fails(run("--kernel", kernel, "--name", "..", NULL),
+	      "--name: expected a name other than \".\" and \"..\", got \"..\"");
+	fails(run(one_vm, "--name=.", NULL),
+	      "--name: expected a name other than \".\" and \"..\", got \".\"");
 	fails(run("--kernel", kernel, "--param", "novalue", NULL),
 	      "--param: expected KEY=VALUE, got \"novalue\"");
 	fails(run("--kernel", kernel, "--param", "a b=1", NULL),

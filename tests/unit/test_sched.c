@@ -1102,6 +1102,12 @@ static void test_spec_sched_keys(void **state)
 	assert_int_equal(spec.vms[0].sched.boost_weight, 1000);
 	assert_false(spec.vms[0].sched.adaptive);
 	spec_free(&spec);
+	/* a parent may be nested, and its names may hold dots */
+	assert_int_equal(spec_load_string("{\"kernel\": \"/proc/self/exe\", \"sched\": "
+					  "{\"cgroup_parent\": \"kvmm/..a/b.\"}}", NULL, &spec,
+					  err, sizeof(err)), 0);
+	assert_string_equal(spec.vms[0].sched.cgroup_parent, "kvmm/..a/b.");
+	spec_free(&spec);
 }
 
 static void expect_error(const char *json, const char *msg)
@@ -1119,6 +1125,22 @@ static void test_spec_sched_errors(void **state)
 	(void)state;
 	expect_error("{\"kernel\": \"/proc/self/exe\", \"sched\": {\"weight\": 0}}",
 		     "sched.weight: expected an integer 1..10000, got 0");
+	expect_error("{\"kernel\": \"/proc/self/exe\", \"sched\": {\"cgroup_parent\": "
+		     "\"../../..\"}}",
+		     "sched.cgroup_parent: expected a group path below the hierarchy's top (names "
+		     "joined by \"/\", none empty, \".\" or \"..\"), got \"../../..\"");
+	expect_error("{\"vms\": [{\"kernel\": \"/proc/self/exe\", \"sched\": {\"cgroup_parent\": "
+		     "\"k/./x\"}}]}",
+		     "vms[0].sched.cgroup_parent: expected a group path below the hierarchy's top "
+		     "(names joined by \"/\", none empty, \".\" or \"..\"), got \"k/./x\"");
+	expect_error("{\"kernel\": \"/proc/self/exe\", \"sched\": {\"cgroup_parent\": "
+		     "\"/k\"}}",
+		     "sched.cgroup_parent: expected a group path below the hierarchy's top (names "
+		     "joined by \"/\", none empty, \".\" or \"..\"), got \"/k\"");
+	expect_error("{\"kernel\": \"/proc/self/exe\", \"sched\": {\"cgroup_parent\": "
+		     "\"\"}}",
+		     "sched.cgroup_parent: expected a group path below the hierarchy's top (names "
+		     "joined by \"/\", none empty, \".\" or \"..\"), got \"\"");
 	expect_error("{\"kernel\": \"/proc/self/exe\", \"sched\": {\"wieght\": 5}}",
 		     "sched.wieght: unknown key (expected one of: cgroup_root, cgroup_parent, "
 		     "weight, io_weight, vcpu_weights, vcpu_affinity, io_affinity, adaptive, "

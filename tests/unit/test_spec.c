@@ -403,6 +403,32 @@ static void test_bad_names(void **state)
 	assert_int_equal(strlen(spec.vms[0].name), 63);
 }
 
+/* A VM's name is a directory of its own (its cgroup): never "." or "..". */
+static void test_dot_names(void **state)
+{
+	struct vm_spec vm;
+
+	(void)state;
+	vm_json("\"name\": \"..\"");
+	load_fails("name: expected a name other than \".\" and \"..\", got \"..\"");
+	vm_json("\"name\": \".\"");
+	load_fails("name: expected a name other than \".\" and \"..\", got \".\"");
+	json_fmt("{\"vms\": [{\"kernel\": \"%s\", \"name\": \"a\"},"
+		 " {\"kernel\": \"%s\", \"name\": \"..\"}]}", kernel, kernel);
+	load_fails("vms[1].name: expected a name other than \".\" and \"..\", got \"..\"");
+	vm_json("\"name\": \"...\"");
+	load_ok();
+	assert_string_equal(spec.vms[0].name, "...");
+	/* a name set behind the parser's back is caught by the check */
+	vm_spec_init_defaults(&vm, 0);
+	snprintf(vm.name, sizeof(vm.name), "..");
+	assert_int_equal(vm_spec_field_check(&vm, VM_FIELD_NAME, "vms[3].name", err,
+					     sizeof(err)), -EINVAL);
+	assert_string_equal(err, "vms[3].name: expected a name other than \".\" and \"..\", "
+			    "got \"..\"");
+	vm_spec_free(&vm);
+}
+
 static void test_duplicate_names(void **state)
 {
 	(void)state;
@@ -800,6 +826,7 @@ int main(void)
 		T(test_host_memory_proc),
 		T(test_bad_enums),
 		T(test_bad_names),
+		T(test_dot_names),
 		T(test_duplicate_names),
 		T(test_duplicate_keys),
 		T(test_missing_kernel),
