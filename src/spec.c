@@ -154,9 +154,7 @@ static bool spec_key_is_plain(const char *key)
 	return true;
 }
 
-/* prefix "" + key "a" -> "a"; prefix "vms[1]" + key "a" -> "vms[1].a". */
-static void spec_path_join(char *dst, size_t len, const char *prefix,
-			   const char *key)
+void spec_path_join(char *dst, size_t len, const char *prefix, const char *key)
 {
 	char quoted[48];
 	const char *k = key;
@@ -603,6 +601,16 @@ static int spec_name_set(struct vm_spec *vm, const char *text,
 	return 0;
 }
 
+/* JSON text passed on as text (--introspect) is read as strictly as a spec. */
+static int spec_json_text_check(const char *text, const char *label, char *err,
+				size_t errlen)
+{
+	cJSON *root = spec_json_parse(text, strlen(text), label, err, errlen);
+
+	cJSON_Delete(root);
+	return root ? 0 : -EINVAL;
+}
+
 int vm_spec_field_set(struct vm_spec *vm, enum vm_field field, const char *text,
 		      const char *base_dir, const char *label, char *err,
 		      size_t errlen)
@@ -624,7 +632,8 @@ int vm_spec_field_set(struct vm_spec *vm, enum vm_field field, const char *text,
 		return spec_sched_text_set(vm, text, label, err, errlen);
 	case VM_FIELD_INTROSPECT:
 		/* JSON text of the object; checked by the introspection module */
-		if (isp_config_check(text, label, err, errlen))
+		if (spec_json_text_check(text, label, err, errlen) ||
+		    isp_config_check(text, label, err, errlen))
 			return -EINVAL;
 		if (spec_str_replace(&vm->introspect, strdup(text)))
 			return spec_fail_nomem(err, errlen, label);
@@ -1111,37 +1120,19 @@ static int spec_json_root_parse(struct kvmm_spec *out, const cJSON *root,
 	return spec_validate_all(out, vms_form, err, errlen);
 }
 
-static int spec_fail_syntax(const char *json, const char *at, char *err,
-			    size_t errlen)
+static int spec_load(const char *json, size_t len, const char *base_dir,
+		     bool validate, struct kvmm_spec *out, char *err,
+		     size_t errlen)
 {
-	unsigned line = 1, col = 1;
-	const char *p;
-
-	for (p = json; at && p < at && *p; p++) {
-		if (*p == '\n') {
-			line++;
-			col = 1;
-		} else {
-			col++;
-		}
-	}
-	return spec_fail(err, errlen, "(root)",
-			 "invalid JSON at line %u, column %u", line, col);
-}
-
-static int spec_load(const char *json, const char *base_dir, bool validate,
-		     struct kvmm_spec *out, char *err, size_t errlen)
-{
-	const char *end = NULL;
 	cJSON *root;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
 	if (!json)
 		return spec_fail(err, errlen, "(root)", "no input");
-	root = cJSON_ParseWithOpts(json, &end, 1);
+	root = spec_json_parse(json, len, "", err, errlen);
 	if (!root)
-		return spec_fail_syntax(json, end, err, errlen);
+		return -EINVAL;
 	ret = spec_json_root_parse(out, root, base_dir, validate, err, errlen);
 	cJSON_Delete(root);
 	if (ret)
@@ -1152,11 +1143,13 @@ static int spec_load(const char *json, const char *base_dir, bool validate,
 int spec_load_string(const char *json, const char *base_dir,
 		     struct kvmm_spec *out, char *err, size_t errlen)
 {
-	return spec_load(json, base_dir, true, out, err, errlen);
+	return spec_load(json, json ? strlen(json) : 0, base_dir, true, out, err,
+			 errlen);
 }
 
-/* Read all of a regular file of st_size bytes into a NUL-terminated buffer. */
-static int spec_fd_read(int fd, const struct stat *st, char **out)
+/* Read all of a regular file of st_size bytes into a NUL-terminated buffer
+ * of *lenp bytes (a NUL byte in the file makes it longer than its string). */
+static int spec_fd_read(int fd, const struct stat *st, char **out, size_t *lenp)
 {
 	size_t len = 0, size;
 	ssize_t n;
@@ -1184,12 +1177,13 @@ static int spec_fd_read(int fd, const struct stat *st, char **out)
 	}
 	buf[len] = '\0';
 	*out = buf;
+	*lenp = len;
 	return 0;
 }
 
 /* The whole file as a string; errors name the file. */
-static int spec_file_read(const char *path, char **out, char *err,
-			  size_t errlen)
+static int spec_file_read(const char *path, char **out, size_t *lenp,
+			  char *err, size_t errlen)
 {
 	char buf[SPEC_LABEL_LEN];
 	struct stat st;
@@ -1200,7 +1194,7 @@ static int spec_file_read(const char *path, char **out, char *err,
 		ret = -errno;
 		goto out_report;
 	}
-	ret = fstat(fd, &st) ? -errno : spec_fd_read(fd, &st, out);
+	ret = fstat(fd, &st) ? -errno : spec_fd_read(fd, &st, out, lenp);
 	close(fd);
 	if (!ret)
 		return 0;
@@ -1220,10 +1214,11 @@ static int spec_file_load(const char *path, bool validate,
 			  struct kvmm_spec *out, char *err, size_t errlen)
 {
 	char *json = NULL, *abs;
+	size_t len = 0;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = spec_file_read(path, &json, err, errlen);
+	ret = spec_file_read(path, &json, &len, err, errlen);
 	if (ret)
 		return ret;
 	abs = realpath(path, NULL);
@@ -1233,7 +1228,7 @@ static int spec_file_load(const char *path, bool validate,
 			  strerror(-ret));
 		goto out_free_json;
 	}
-	ret = spec_load(json, dirname(abs), validate, out, err, errlen);
+	ret = spec_load(json, len, dirname(abs), validate, out, err, errlen);
 	free(abs);
 out_free_json:
 	free(json);

@@ -5,6 +5,7 @@
  * silently dropped.  The mapping is documented in docs/spec.md.
  */
 #include "spec.h"
+#include "spec_json.h"
 #include "spec_net.h"
 
 #include <cjson/cJSON.h>
@@ -322,14 +323,14 @@ static int fc_validate(struct fc_ctx *c)
 	return vm_spec_validate(c->vm, "", c->err, c->errlen);
 }
 
-static int fc_parse(struct fc_ctx *c, const char *json, bool validate)
+static int fc_parse(struct fc_ctx *c, const char *json, size_t len, bool validate)
 {
-	cJSON *root = cJSON_Parse(json);
+	cJSON *root = spec_json_parse(json, len, "", c->err, c->errlen);
 	const cJSON *v;
 	int ret = 0;
 
 	if (!root)
-		return fc_fail(c, "(root)", "invalid JSON");
+		return -EINVAL;
 	if (!cJSON_IsObject(root))
 		ret = fc_fail(c, "(root)", "expected an object");
 	else if (!cJSON_GetObjectItemCaseSensitive(root, "boot-source"))
@@ -349,7 +350,7 @@ static int fc_parse(struct fc_ctx *c, const char *json, bool validate)
 	return ret;
 }
 
-static char *fc_read_file(const char *path, int *ret)
+static char *fc_read_file(const char *path, size_t *len, int *ret)
 {
 	FILE *f = fopen(path, "re");
 	char *buf;
@@ -369,6 +370,7 @@ static char *fc_read_file(const char *path, int *ret)
 		return NULL;
 	}
 	buf[n] = '\0';
+	*len = n;
 	return buf;
 }
 
@@ -376,11 +378,12 @@ int spec_fc_load_file(const char *path, bool validate, struct kvmm_spec *out,
 		      char *err, size_t errlen)
 {
 	struct fc_ctx c = { .err = err, .errlen = errlen };
+	size_t len = 0;
 	char *json;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	json = fc_read_file(path, &ret);
+	json = fc_read_file(path, &len, &ret);
 	if (!json) {
 		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
 		return ret;
@@ -394,7 +397,7 @@ int spec_fc_load_file(const char *path, bool validate, struct kvmm_spec *out,
 	out->nvms = 1;
 	vm_spec_init_defaults(&out->vms[0], 0);
 	c.vm = &out->vms[0];
-	ret = fc_parse(&c, json, validate);
+	ret = fc_parse(&c, json, len, validate);
 	free(json);
 	if (ret)
 		spec_free(out);

@@ -1,5 +1,6 @@
 /* Helpers shared by the spec parsers (spec.c, spec_dev.c, spec_net.c,
- * spec_sched.c): one-line errors that name the JSON path or the flag. */
+ * spec_sched.c, spec_fc.c): one-line errors that name the JSON path or the
+ * flag, and strict reading of JSON text. */
 #ifndef KVMM_SPEC_JSON_H
 #define KVMM_SPEC_JSON_H
 
@@ -16,5 +17,17 @@ int spec_json_fail_expected(const char *expected, const struct cJSON *v, const c
 			    char *err, size_t errlen);
 /* Does a member of obj before item have the same key? */
 bool spec_json_key_repeated(const struct cJSON *obj, const struct cJSON *item);
+/* prefix "" + key "a" -> "a"; prefix "vms[1]" + key "a" -> "vms[1].a"; an
+ * unusual key is quoted and shortened. */
+void spec_path_join(char *dst, size_t len, const char *prefix, const char *key);
+/*
+ * Parse json[0..len) as one JSON value with nothing but white space after
+ * it.  A string (key or value) holding U+0000 is refused under its path,
+ * since the C strings cJSON hands out would end there.  Returns the root
+ * (free it with cJSON_Delete), or NULL with err set under `label` ("" for
+ * a document): "LABEL: invalid JSON at line 3, column 7".
+ */
+struct cJSON *spec_json_parse(const char *json, size_t len, const char *label, char *err,
+			      size_t errlen) __attribute__((warn_unused_result));
 
 #endif

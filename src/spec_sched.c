@@ -261,12 +261,11 @@ int spec_sched_json_set(struct vm_spec *vm, const cJSON *v, const char *label, c
 int spec_sched_text_set(struct vm_spec *vm, const char *text, const char *label, char *err,
 			size_t errlen)
 {
-	cJSON *root = cJSON_Parse(text);
+	cJSON *root = spec_json_parse(text, strlen(text), label, err, errlen);
 	int ret;
 
 	if (!root)
-		return spec_fail(err, errlen, label, "expected a JSON object, got \"%.40s\"",
-				  text);
+		return -EINVAL;
 	ret = spec_sched_json_set(vm, root, label, err, errlen);
 	cJSON_Delete(root);
 	return ret;

@@ -53,6 +53,10 @@ echo '{"kernel": "'"$PWD/$FW"'", "memory_mib": 32, "sched": {"cgroup_parent": ".
 expect cgroup-parent-escape 2 '^kvmm: sched.cgroup_parent: expected a group path below the hierarchy.s top .*got "\.\./\.\./\.\."$' -- \
     run "$T/parent.json"
 
+# U+0000 would cut a string short: it is refused, naming the key.
+echo '{"name": "ab\u0000/../x", "kernel": "'"$PWD/$FW"'", "memory_mib": 32, "console": "none"}' >"$T/nul.json"
+expect name-nul 2 '^kvmm: name: expected text without NUL \(\\u0000\) characters$' -- run "$T/nul.json"
+
 # A bad TX polling setting is refused before the VM runs, naming the
 # variable, and the TAP kvmm would have created is not left behind.
 KVMM_NET_TX_POLL_US=abc expect bad-net-tx-poll 1 "KVMM_NET_TX_POLL_US: expected microseconds from 0 to 10000, got 'abc'" -- \

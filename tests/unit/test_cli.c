@@ -303,6 +303,20 @@ static void test_bad_values(void **state)
 	      "--dump-dtb: expected a non-empty path, got \"\"");
 }
 
+/* JSON given as a flag's value is read as strictly as a spec file. */
+static void test_json_flags_strict(void **state)
+{
+	(void)state;
+	fails(run("--kernel", kernel, "--sched", "{\"cgroup_parent\": \"k\\u0000/..\"}", NULL),
+	      "--sched.cgroup_parent: expected text without NUL (\\u0000) characters");
+	fails(run("--kernel", kernel, "--sched", "{\"weight\": 100} {}", NULL),
+	      "--sched: invalid JSON at line 1, column 17");
+	fails(run("--kernel", kernel, "--introspect", "{\"mode\\u0000\": 1}", NULL),
+	      "--introspect.mode: expected a key without NUL (\\u0000) characters");
+	ok(run("--kernel", kernel, "--sched", " {\"weight\": 100}\n", NULL));
+	assert_int_equal(spec.vms[0].sched.weight, 100);
+}
+
 static void test_bad_files(void **state)
 {
 	(void)state;
@@ -429,6 +443,7 @@ int main(void)
 		T(test_spec_errors),
 		T(test_spec_fixed_by_flags),
 		T(test_bad_values),
+		T(test_json_flags_strict),
 		T(test_bad_files),
 		T(test_missing_kernel),
 		T(test_missing_value),

@@ -553,6 +553,52 @@ static void test_invalid_json(void **state)
 	assert_non_null(strstr(err, "(root): invalid JSON at line 2"));
 }
 
+/* C strings end at U+0000: a string holding one is refused, never cut. */
+static void test_nul_in_strings(void **state)
+{
+	(void)state;
+	vm_json("\"name\": \"ab\\u0000/../x\"");
+	load_fails("name: expected text without NUL (\\u0000) characters");
+	vm_json("\"cmdline\": \"a\\u0000b\"");
+	load_fails("cmdline: expected text without NUL (\\u0000) characters");
+	vm_json("\"params\": {\"a\\u0000b\": 1}");
+	load_fails("params.a: expected a key without NUL (\\u0000) characters");
+	vm_json("\"disks\": [{\"path\": \"x\"}, {\"path\": \"x\\u0000y\"}]");
+	load_fails("disks[1].path: expected text without NUL (\\u0000) characters");
+	json_fmt("{\"vms\": [{\"kernel\": \"%s\"}, {\"kernel\": \"%s\", "
+		 "\"sched\": {\"cgroup_parent\": \"k\\u0000/..\"}}]}", kernel, kernel);
+	load_fails("vms[1].sched.cgroup_parent: expected text without NUL (\\u0000) characters");
+	json_fmt("{\"kernel\\u0000x\": \"%s\"}", kernel);
+	load_fails("kernel: expected a key without NUL (\\u0000) characters");
+	json_fmt("{\"kernel\": \"%s\", \"control\": {\"path\": \"\\u0000\"}}", kernel);
+	load_fails("control.path: expected text without NUL (\\u0000) characters");
+	json_fmt("\"\\u0000\"");
+	load_fails("(root): expected text without NUL (\\u0000) characters");
+	/* an escaped backslash before u0000 is no NUL */
+	vm_json("\"cmdline\": \"a\\\\u0000\"");
+	load_ok();
+	assert_string_equal(spec.vms[0].cmdline, "a\\u0000");
+}
+
+/* A NUL byte in a spec file ends its text there: what follows is an error. */
+static void test_nul_byte_in_file(void **state)
+{
+	char path[PATH_MAX + 16];
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/spec.json", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "{\"kernel\": \"vmlinuz\"}\n");
+	fputc('\0', f);
+	fprintf(f, "{\"vcpus\": 0}");
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(spec_load_file(path, &spec, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "(root): invalid JSON at line 2, column 1");
+	assert_null(spec.vms);
+}
+
 static void test_bad_top_level(void **state)
 {
 	(void)state;
@@ -782,6 +828,44 @@ static void test_disk_flag_text(void **state)
 	vm_spec_free(&vm);
 }
 
+/* ---- Firecracker config files ------------------------------------------- */
+
+/* `json` written to a file and loaded as a Firecracker config. */
+static int fc_load(void)
+{
+	char path[PATH_MAX + 16];
+
+	snprintf(path, sizeof(path), "%s/spec.json", dir);
+	file_write(path, json);
+	return spec_fc_load_file(path, true, &spec, err, sizeof(err));
+}
+
+static void fc_fails(const char *msg)
+{
+	assert_int_equal(fc_load(), -EINVAL);
+	assert_string_equal(err, msg);
+	assert_null(spec.vms);
+}
+
+static void test_fc_strict_text(void **state)
+{
+	(void)state;
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\","
+		 " \"boot_args\": \"a\\u0000b\"}}", kernel);
+	fc_fails("boot-source.boot_args: expected text without NUL (\\u0000) characters");
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\"}}\n junk", kernel);
+	fc_fails("(root): invalid JSON at line 2, column 2");
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\"}} {}", kernel);
+	assert_int_equal(fc_load(), -EINVAL);
+	assert_non_null(strstr(err, "(root): invalid JSON at line 1, column "));
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": \"a b\"}}\n",
+		 kernel);
+	if (fc_load())
+		fail_msg("unexpected error: %s", err);
+	assert_string_equal(spec.vms[0].kernel, kernel);
+	assert_string_equal(spec.vms[0].cmdline, "a b");
+}
+
 /* The shipped configs use only known keys and sane values. */
 static void test_shipped_configs(void **state)
 {
@@ -834,6 +918,8 @@ int main(void)
 		T(test_unreadable_file),
 		T(test_bad_params),
 		T(test_invalid_json),
+		T(test_nul_in_strings),
+		T(test_nul_byte_in_file),
 		T(test_bad_top_level),
 		T(test_load_file_missing),
 		T(test_load_file_syntax),
@@ -845,6 +931,7 @@ int main(void)
 		T(test_disks_and_rng),
 		T(test_bad_disks),
 		T(test_disk_flag_text),
+		T(test_fc_strict_text),
 	};
 
 	return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
