@@ -126,28 +126,52 @@ static int disks_append(struct vm_spec *vm, const struct spec_disk *d, const cha
 	return 0;
 }
 
-/* One comma-separated option of --disk. */
-static int disk_option_set(struct spec_disk *d, const char *opt, const char *label, char *err,
-			   size_t errlen)
+/* The options of --disk after the path, each allowed once; ro and rw are one. */
+enum disk_opt { DISK_OPT_RO, DISK_OPT_SERIAL, DISK_OPT_CACHE, DISK_OPT_QUEUES,
+		DISK_OPT_COALESCE, DISK_OPT_COUNT };
+
+static const char *const disk_opt_names[DISK_OPT_COUNT] = {
+	"ro or rw", "serial=", "cache=", "queues=", "coalesce_us=",
+};
+
+static int disk_opt_find(const char *opt)
 {
-	if (!strcmp(opt, "ro"))
-		d->read_only = true;
-	else if (!strcmp(opt, "rw"))
-		d->read_only = false;
-	else if (!strncmp(opt, "serial=", 7))
-		return disk_serial_set(d, opt + 7, label, err, errlen);
-	else if (!strncmp(opt, "cache=", 6))
-		return disk_cache_set(d, opt + 6, label, err, errlen);
-	else if (!strncmp(opt, "queues=", 7))
-		return disk_uint_text(&d->queues, opt + 7, 1, SPEC_DISK_QUEUES_MAX, label, err, errlen);
-	else if (!strncmp(opt, "coalesce_us=", 12))
-		return disk_uint_text(&d->coalesce_us, opt + 12, 0, SPEC_DISK_COALESCE_MAX_US,
-				      label, err, errlen);
-	else
+	if (!strcmp(opt, "ro") || !strcmp(opt, "rw"))
+		return DISK_OPT_RO;
+	for (int i = DISK_OPT_SERIAL; i < DISK_OPT_COUNT; i++)
+		if (!strncmp(opt, disk_opt_names[i], strlen(disk_opt_names[i])))
+			return i;
+	return -1;
+}
+
+/* One comma-separated option of --disk; `seen` holds the ones given before. */
+static int disk_option_set(struct spec_disk *d, const char *opt, unsigned *seen,
+			   const char *label, char *err, size_t errlen)
+{
+	int o = disk_opt_find(opt);
+	const char *v = strchr(opt, '=');
+
+	if (o < 0)
 		return spec_fail(err, errlen, label,
 				"unknown option \"%.40s\" (expected ro, serial=S, cache=none|writeback, "
 				"queues=N or coalesce_us=N)", opt);
-	return 0;
+	if (*seen & 1u << o)
+		return spec_fail(err, errlen, label, "%s given twice", disk_opt_names[o]);
+	*seen |= 1u << o;
+	switch (o) {
+	case DISK_OPT_RO:
+		d->read_only = !strcmp(opt, "ro");
+		return 0;
+	case DISK_OPT_SERIAL:
+		return disk_serial_set(d, v + 1, label, err, errlen);
+	case DISK_OPT_CACHE:
+		return disk_cache_set(d, v + 1, label, err, errlen);
+	case DISK_OPT_QUEUES:
+		return disk_uint_text(&d->queues, v + 1, 1, SPEC_DISK_QUEUES_MAX, label, err, errlen);
+	default:
+		return disk_uint_text(&d->coalesce_us, v + 1, 0, SPEC_DISK_COALESCE_MAX_US, label,
+				      err, errlen);
+	}
 }
 
 int spec_disk_add_text(struct vm_spec *vm, const char *text, const char *base_dir,
@@ -156,6 +180,7 @@ int spec_disk_add_text(struct vm_spec *vm, const char *text, const char *base_di
 	struct spec_disk d = { .cache = DISK_CACHE_WRITEBACK,
 				.coalesce_us = SPEC_DISK_COALESCE_DEFAULT_US };
 	char *copy = strdup(text), *save = NULL, *tok;
+	unsigned seen = 0;
 	int ret;
 
 	if (!copy)
@@ -163,7 +188,7 @@ int spec_disk_add_text(struct vm_spec *vm, const char *text, const char *base_di
 	tok = strtok_r(copy, ",", &save);
 	ret = disk_path_set(&d, tok && text[0] != ',' ? tok : "", base_dir, label, err, errlen);
 	while (!ret && (tok = strtok_r(NULL, ",", &save)))
-		ret = disk_option_set(&d, tok, label, err, errlen);
+		ret = disk_option_set(&d, tok, &seen, label, err, errlen);
 	if (!ret)
 		ret = disks_append(vm, &d, label, err, errlen);
 	if (ret)

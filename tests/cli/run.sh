@@ -57,6 +57,10 @@ expect cgroup-parent-escape 2 '^kvmm: sched.cgroup_parent: expected a group path
 echo '{"name": "ab\u0000/../x", "kernel": "'"$PWD/$FW"'", "memory_mib": 32, "console": "none"}' >"$T/nul.json"
 expect name-nul 2 '^kvmm: name: expected text without NUL \(\\u0000\) characters$' -- run "$T/nul.json"
 
+# An option repeated within one --disk is refused, as within one --net.
+expect disk-serial-twice 2 '^kvmm: --disk: serial= given twice$' -- \
+    run --kernel "$FW" --memory 32 --disk "$PWD/$FW,ro,serial=a,serial=b"
+
 # A bad TX polling setting is refused before the VM runs, naming the
 # variable, and the TAP kvmm would have created is not left behind.
 KVMM_NET_TX_POLL_US=abc expect bad-net-tx-poll 1 "KVMM_NET_TX_POLL_US: expected microseconds from 0 to 10000, got 'abc'" -- \

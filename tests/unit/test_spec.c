@@ -828,6 +828,36 @@ static void test_disk_flag_text(void **state)
 	vm_spec_free(&vm);
 }
 
+/* Each option of --disk may be given once, as with --net: none silently wins. */
+static void test_disk_flag_repeated_option(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "/a.img,serial=a,serial=b", "--disk: serial= given twice" },
+		{ "/a.img,queues=1,ro,queues=2", "--disk: queues= given twice" },
+		{ "/a.img,cache=none,cache=writeback", "--disk: cache= given twice" },
+		{ "/a.img,coalesce_us=0,coalesce_us=0", "--disk: coalesce_us= given twice" },
+		{ "/a.img,ro,ro", "--disk: ro or rw given twice" },
+		{ "/a.img,ro,rw", "--disk: ro or rw given twice" },
+	};
+	struct vm_spec vm;
+
+	(void)state;
+	vm_spec_init_defaults(&vm, 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_DISKS, cases[i][0], NULL, "--disk",
+						   err, sizeof(err)), -EINVAL);
+		assert_string_equal(err, cases[i][1]);
+	}
+	assert_int_equal(vm.ndisks, 0);
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_DISKS, "/a.img,rw,serial=s,cache=none,"
+					   "queues=2,coalesce_us=9", NULL, "--disk", err,
+					   sizeof(err)), 0);
+	assert_int_equal(vm.ndisks, 1);
+	assert_false(vm.disks[0].read_only);
+	assert_int_equal(vm.disks[0].coalesce_us, 9);
+	vm_spec_free(&vm);
+}
+
 /* ---- Firecracker config files ------------------------------------------- */
 
 /* `json` written to a file and loaded as a Firecracker config. */
@@ -931,6 +961,7 @@ int main(void)
 		T(test_disks_and_rng),
 		T(test_bad_disks),
 		T(test_disk_flag_text),
+		T(test_disk_flag_repeated_option),
 		T(test_fc_strict_text),
 	};
 
