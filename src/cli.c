@@ -296,6 +296,15 @@ static int cli_spec_start(const struct cli_args *a, struct kvmm_spec *out,
 	return 0;
 }
 
+/* The key a field of the loaded file goes by: a spec's, or the Firecracker
+ * config's that set it. */
+static const char *cli_file_key(const struct cli_args *a, enum vm_field field)
+{
+	const char *key = a->config_file ? spec_fc_field_key(field) : NULL;
+
+	return key ? key : vm_field_key(field);
+}
+
 /*
  * Check the VM after the overrides.  A field set by a flag is reported
  * under the flag's name; one from the spec under its key; without a spec,
@@ -315,7 +324,7 @@ static int cli_vm_check(const struct vm_spec *vm, const struct cli_args *a,
 				"--kernel: required when no spec file is given");
 	for (f = 0; f < VM_FIELD_COUNT; f++) {
 		if (!label[f] && a->spec_path)
-			label[f] = vm_field_key((enum vm_field)f);
+			label[f] = cli_file_key(a, (enum vm_field)f);
 		else if (!label[f])
 			label[f] = cli_flag_for_field((enum vm_field)f)->name;
 		ret = vm_spec_field_check(vm, (enum vm_field)f, label[f], err,

@@ -899,9 +899,9 @@ static int spec_json_introspect_set(struct vm_spec *vm, const cJSON *v,
 	return ret;
 }
 
-static int spec_json_field_set(struct vm_spec *vm, enum vm_field field,
-			       const cJSON *v, const char *base_dir,
-			       const char *label, char *err, size_t errlen)
+int spec_json_field_set(struct vm_spec *vm, enum vm_field field,
+			const cJSON *v, const char *base_dir, const char *label,
+			char *err, size_t errlen)
 {
 	char buf[64];
 

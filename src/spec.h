@@ -147,11 +147,16 @@ void spec_free(struct kvmm_spec *spec);
 /*
  * Load a Firecracker JSON config file (boot-source, machine-config,
  * drives, ...) as a one-VM spec; keys kvmm cannot honour are errors that
- * name them.  validate: as spec_load_file() (true) or spec_parse_file().
+ * name them.  validate: as spec_load_file() (true) or spec_parse_file(),
+ * except that drive images are checked either way (no flag changes them).
  * The mapping is in docs/spec.md.
  */
 int spec_fc_load_file(const char *path, bool validate, struct kvmm_spec *out,
 		      char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* The Firecracker key that sets `field` ("machine-config.vcpu_count" for
+ * VM_FIELD_VCPUS), or NULL if a config file has none. */
+const char *spec_fc_field_key(enum vm_field field);
 
 /* Defaults for the VM at position `index` (its name becomes "vm<index>"). */
 void vm_spec_init_defaults(struct vm_spec *vm, size_t index);

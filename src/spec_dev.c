@@ -174,6 +174,20 @@ static int disk_option_set(struct spec_disk *d, const char *opt, unsigned *seen,
 	}
 }
 
+int spec_disk_add(struct vm_spec *vm, const char *path, bool read_only, const char *label,
+		  char *err, size_t errlen)
+{
+	struct spec_disk d = { .read_only = read_only, .cache = DISK_CACHE_WRITEBACK,
+				.coalesce_us = SPEC_DISK_COALESCE_DEFAULT_US };
+	int ret = disk_path_set(&d, path, NULL, label, err, errlen);
+
+	if (!ret)
+		ret = disks_append(vm, &d, label, err, errlen);
+	if (ret)
+		free(d.path);
+	return ret;
+}
+
 int spec_disk_add_text(struct vm_spec *vm, const char *text, const char *base_dir,
 		       const char *label, char *err, size_t errlen)
 {
@@ -289,7 +303,7 @@ int spec_disks_json_set(struct vm_spec *vm, const cJSON *v, const char *base_dir
 
 /* ---- checks --------------------------------------------------------------- */
 
-static int disk_check(const struct spec_disk *d, const char *label, char *err, size_t errlen)
+int spec_disk_check(const struct spec_disk *d, const char *label, char *err, size_t errlen)
 {
 	struct stat st;
 
@@ -316,7 +330,7 @@ int spec_disks_check(const struct vm_spec *vm, const char *label, char *err, siz
 			snprintf(l, sizeof(l), "%.200s", label);    /* a flag: --disk */
 		else
 			snprintf(l, sizeof(l), "%.200s[%zu].path", label ? label : "disks", i);
-		ret = disk_check(&vm->disks[i], l, err, errlen);
+		ret = spec_disk_check(&vm->disks[i], l, err, errlen);
 		if (ret)
 			return ret;
 	}

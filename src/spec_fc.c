@@ -5,12 +5,12 @@
  * silently dropped.  The mapping is documented in docs/spec.md.
  */
 #include "spec.h"
+#include "spec_dev.h"
 #include "spec_json.h"
 #include "spec_net.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -45,21 +45,26 @@ static int fc_unsupported(struct fc_ctx *c, const char *label, const char *why)
 	return fc_fail(c, label, "not supported by kvmm (%s)", why);
 }
 
-/* Set one kvmm field from a JSON string or integer, reported under label. */
+/* The Firecracker keys of the kvmm fields a config file sets. */
+static const char *const fc_field_keys[VM_FIELD_COUNT] = {
+	[VM_FIELD_KERNEL] = "boot-source.kernel_image_path",
+	[VM_FIELD_INITRD] = "boot-source.initrd_path",
+	[VM_FIELD_CMDLINE] = "boot-source.boot_args",
+	[VM_FIELD_VCPUS] = "machine-config.vcpu_count",
+	[VM_FIELD_MEMORY] = "machine-config.mem_size_mib",
+};
+
+const char *spec_fc_field_key(enum vm_field field)
+{
+	return (unsigned)field < VM_FIELD_COUNT ? fc_field_keys[field] : NULL;
+}
+
+/* Set one kvmm field from its JSON value with a spec file's rules: a
+ * number where a path belongs, or a string where a number does, is an
+ * error, never converted. */
 static int fc_field(struct fc_ctx *c, enum vm_field field, const cJSON *v, const char *label)
 {
-	char text[32];
-
-	if (cJSON_IsString(v))
-		return vm_spec_field_set(c->vm, field, v->valuestring, NULL, label, c->err,
-					 c->errlen);
-	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e15 &&
-	    v->valuedouble == floor(v->valuedouble)) {
-		snprintf(text, sizeof(text), "%.0f", v->valuedouble);
-		return vm_spec_field_set(c->vm, field, text, NULL, label, c->err, c->errlen);
-	}
-	return fc_fail(c, label, "expected %s", field == VM_FIELD_VCPUS ||
-		       field == VM_FIELD_MEMORY ? "an integer" : "a string");
+	return spec_json_field_set(c->vm, field, v, NULL, label, c->err, c->errlen);
 }
 
 static int fc_boot_source(struct fc_ctx *c, const cJSON *obj)
@@ -74,6 +79,8 @@ static int fc_boot_source(struct fc_ctx *c, const cJSON *obj)
 		return fc_fail(c, "boot-source.kernel_image_path", "required");
 	cJSON_ArrayForEach(v, obj) {
 		snprintf(label, sizeof(label), "boot-source.%.64s", v->string);
+		if (spec_json_key_repeated(obj, v))
+			return fc_fail(c, label, "duplicate key");
 		if (cJSON_IsNull(v))
 			continue;
 		if (!strcmp(v->string, "kernel_image_path"))
@@ -110,6 +117,8 @@ static int fc_machine_config(struct fc_ctx *c, const cJSON *obj)
 		return fc_fail(c, "machine-config", "expected an object");
 	cJSON_ArrayForEach(v, obj) {
 		snprintf(label, sizeof(label), "machine-config.%.64s", v->string);
+		if (spec_json_key_repeated(obj, v))
+			return fc_fail(c, label, "duplicate key");
 		if (cJSON_IsNull(v) || fc_machine_default(v))
 			continue;
 		if (!strcmp(v->string, "vcpu_count"))
@@ -140,15 +149,16 @@ static bool fc_drive_default(const cJSON *v)
 	return !strcmp(v->string, "drive_id") && cJSON_IsString(v);
 }
 
-/* One drive as a kvmm disk ("PATH[,ro]"); the root device also sets
- * root= on the command line, as Firecracker does. */
+/* One drive as a kvmm disk; the root device also sets root= on the command
+ * line, as Firecracker does.  Its image is checked at once, under its own
+ * key, since no flag can change it. */
 static int fc_drive(struct fc_ctx *c, const cJSON *d, size_t i, bool want_root)
 {
 	const cJSON *path = cJSON_GetObjectItemCaseSensitive(d, "path_on_host");
 	const cJSON *root = cJSON_GetObjectItemCaseSensitive(d, "is_root_device");
 	const cJSON *ro = cJSON_GetObjectItemCaseSensitive(d, "is_read_only");
 	const cJSON *v;
-	char label[96], *text, *cmdline;
+	char label[96], *cmdline;
 	int ret;
 
 	snprintf(label, sizeof(label), "drives[%zu]", i);
@@ -157,19 +167,20 @@ static int fc_drive(struct fc_ctx *c, const cJSON *d, size_t i, bool want_root)
 	if (cJSON_IsTrue(root) != want_root)
 		return 0;
 	cJSON_ArrayForEach(v, d) {
+		snprintf(label, sizeof(label), "drives[%zu].%.48s", i, v->string);
+		if (spec_json_key_repeated(d, v))
+			return fc_fail(c, label, "duplicate key");
 		if (strcmp(v->string, "path_on_host") && strcmp(v->string, "is_root_device") &&
-		    strcmp(v->string, "is_read_only") && !fc_drive_default(v)) {
-			snprintf(label, sizeof(label), "drives[%zu].%.48s", i, v->string);
+		    strcmp(v->string, "is_read_only") && !fc_drive_default(v))
 			return fc_unsupported(c, label, "only drive_id, path_on_host, is_root_device, is_read_only, cache_type Unsafe/Writeback, io_engine");
-		}
 	}
+	snprintf(label, sizeof(label), "drives[%zu]", i);
 	if (!cJSON_IsString(path) || !cJSON_IsBool(root) || (ro && !cJSON_IsBool(ro)))
 		return fc_fail(c, label, "expected path_on_host (string), is_root_device and is_read_only (booleans)");
-	if (asprintf(&text, "%s%s", path->valuestring, cJSON_IsTrue(ro) ? ",ro" : "") < 0)
-		return -ENOMEM;
 	snprintf(label, sizeof(label), "drives[%zu].path_on_host", i);
-	ret = vm_spec_field_set(c->vm, VM_FIELD_DISKS, text, NULL, label, c->err, c->errlen);
-	free(text);
+	ret = spec_disk_add(c->vm, path->valuestring, cJSON_IsTrue(ro), label, c->err, c->errlen);
+	if (!ret)
+		ret = spec_disk_check(&c->vm->disks[c->vm->ndisks - 1], label, c->err, c->errlen);
 	if (ret || !want_root)
 		return ret;
 	if (asprintf(&cmdline, "%s root=/dev/vda %s", c->vm->cmdline ? c->vm->cmdline : "",
@@ -206,14 +217,13 @@ static int fc_drives(struct fc_ctx *c, const cJSON *v)
 	return 0;
 }
 
-/* One network interface as a kvmm NIC ("tap=NAME[,mac=MAC]"). */
+/* One network interface as a kvmm NIC. */
 static int fc_nic(struct fc_ctx *c, const cJSON *n, size_t i)
 {
 	const cJSON *dev = cJSON_GetObjectItemCaseSensitive(n, "host_dev_name");
 	const cJSON *mac = cJSON_GetObjectItemCaseSensitive(n, "guest_mac");
 	const cJSON *v;
-	char label[96], *text;
-	int ret;
+	char label[96], mac_label[96];
 
 	snprintf(label, sizeof(label), "network-interfaces[%zu]", i);
 	if (!cJSON_IsObject(n))
@@ -224,19 +234,19 @@ static int fc_nic(struct fc_ctx *c, const cJSON *n, size_t i)
 			     ((!strcmp(v->string, "rx_rate_limiter") ||
 			       !strcmp(v->string, "tx_rate_limiter")) && cJSON_IsNull(v));
 
-		if (!known) {
-			snprintf(label, sizeof(label), "network-interfaces[%zu].%.48s", i, v->string);
+		snprintf(label, sizeof(label), "network-interfaces[%zu].%.48s", i, v->string);
+		if (spec_json_key_repeated(n, v))
+			return fc_fail(c, label, "duplicate key");
+		if (!known)
 			return fc_unsupported(c, label, "only iface_id, host_dev_name, guest_mac");
-		}
 	}
+	snprintf(label, sizeof(label), "network-interfaces[%zu]", i);
 	if (!cJSON_IsString(dev) || (mac && !cJSON_IsString(mac)))
 		return fc_fail(c, label, "expected host_dev_name (string) and guest_mac (string)");
-	if (asprintf(&text, "tap=%s%s%s", dev->valuestring, mac ? ",mac=" : "",
-		     mac ? mac->valuestring : "") < 0)
-		return -ENOMEM;
-	ret = spec_net_add_text(c->vm, text, label, c->err, c->errlen);
-	free(text);
-	return ret;
+	snprintf(label, sizeof(label), "network-interfaces[%zu].host_dev_name", i);
+	snprintf(mac_label, sizeof(mac_label), "network-interfaces[%zu].guest_mac", i);
+	return spec_net_add(c->vm, dev->valuestring, mac ? mac->valuestring : NULL, label,
+			    mac_label, c->err, c->errlen);
 }
 
 static int fc_nics(struct fc_ctx *c, const cJSON *v)
@@ -267,26 +277,24 @@ static int fc_entropy(struct fc_ctx *c, const cJSON *v)
 	if (!cJSON_IsObject(v))
 		return fc_fail(c, "entropy", "expected an object");
 	cJSON_ArrayForEach(o, v) {
-		if (strcmp(o->string, "rate_limiter") || !cJSON_IsNull(o)) {
-			char label[96];
+		char label[96];
 
-			snprintf(label, sizeof(label), "entropy.%.48s", o->string);
+		snprintf(label, sizeof(label), "entropy.%.48s", o->string);
+		if (spec_json_key_repeated(v, o))
+			return fc_fail(c, label, "duplicate key");
+		if (strcmp(o->string, "rate_limiter") || !cJSON_IsNull(o))
 			return fc_unsupported(c, label, "no rate limiter");
-		}
 	}
 	c->vm->rng = true;
 	return 0;
 }
 
-static int fc_member(struct fc_ctx *c, const cJSON *root, const cJSON *v)
+static int fc_member(struct fc_ctx *c, const cJSON *v)
 {
 	static const char *const absent_only[] = {
 		"balloon", "cpu-config", "vsock", "logger", "metrics", "mmds-config",
 	};
 
-	for (const cJSON *o = root->child; o && o != v; o = o->next)
-		if (!strcmp(o->string, v->string))
-			return fc_fail(c, v->string, "duplicate key");
 	if (!strcmp(v->string, "boot-source"))
 		return fc_boot_source(c, v);
 	if (!strcmp(v->string, "machine-config"))
@@ -306,21 +314,16 @@ static int fc_member(struct fc_ctx *c, const cJSON *root, const cJSON *v)
 /* The host checks, reported under the Firecracker key that set the field. */
 static int fc_validate(struct fc_ctx *c)
 {
-	static const struct { enum vm_field field; const char *label; } map[] = {
-		{ VM_FIELD_KERNEL, "boot-source.kernel_image_path" },
-		{ VM_FIELD_INITRD, "boot-source.initrd_path" },
-		{ VM_FIELD_CMDLINE, "boot-source.boot_args" },
-		{ VM_FIELD_VCPUS, "machine-config.vcpu_count" },
-		{ VM_FIELD_MEMORY, "machine-config.mem_size_mib" },
-	};
+	const char *label;
 	int ret;
 
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-		ret = vm_spec_field_check(c->vm, map[i].field, map[i].label, c->err, c->errlen);
+	for (int f = 0; f < VM_FIELD_COUNT; f++) {
+		label = fc_field_keys[f] ? fc_field_keys[f] : vm_field_key((enum vm_field)f);
+		ret = vm_spec_field_check(c->vm, (enum vm_field)f, label, c->err, c->errlen);
 		if (ret)
 			return ret;
 	}
-	return vm_spec_validate(c->vm, "", c->err, c->errlen);
+	return 0;
 }
 
 static int fc_parse(struct fc_ctx *c, const char *json, size_t len, bool validate)
@@ -337,12 +340,14 @@ static int fc_parse(struct fc_ctx *c, const char *json, size_t len, bool validat
 		ret = fc_fail(c, "boot-source", "required");
 	/* boot-source first: the root drive appends to its boot_args. */
 	if (!ret)
-		ret = fc_member(c, root, cJSON_GetObjectItemCaseSensitive(root, "boot-source"));
+		ret = fc_member(c, cJSON_GetObjectItemCaseSensitive(root, "boot-source"));
 	cJSON_ArrayForEach(v, root) {
 		if (ret)
 			break;
-		if (strcmp(v->string, "boot-source"))
-			ret = fc_member(c, root, v);
+		if (spec_json_key_repeated(root, v))
+			ret = fc_fail(c, v->string, "duplicate key");
+		else if (strcmp(v->string, "boot-source"))
+			ret = fc_member(c, v);
 	}
 	cJSON_Delete(root);
 	if (!ret && validate)

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "spec.h"
+
 struct cJSON;
 
 /* Write "LABEL: message" into err; returns -EINVAL. */
@@ -17,6 +19,11 @@ int spec_json_fail_expected(const char *expected, const struct cJSON *v, const c
 			    char *err, size_t errlen);
 /* Does a member of obj before item have the same key? */
 bool spec_json_key_repeated(const struct cJSON *obj, const struct cJSON *item);
+/* Set one VM field from its JSON value, with a spec file's types, ranges
+ * and messages; relative paths are joined to base_dir unless it is NULL. */
+int spec_json_field_set(struct vm_spec *vm, enum vm_field field, const struct cJSON *v,
+			const char *base_dir, const char *label, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 /* prefix "" + key "a" -> "a"; prefix "vms[1]" + key "a" -> "vms[1].a"; an
  * unusual key is quoted and shortened. */
 void spec_path_join(char *dst, size_t len, const char *prefix, const char *key);

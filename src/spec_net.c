@@ -185,6 +185,17 @@ int spec_net_add_text(struct vm_spec *vm, const char *text, const char *label, c
 	return ret ? ret : nets_append(vm, &n, label, label, err, errlen);
 }
 
+int spec_net_add(struct vm_spec *vm, const char *tap, const char *mac, const char *tap_label,
+		 const char *mac_label, char *err, size_t errlen)
+{
+	struct spec_net n = { 0 };
+	int ret = net_tap_set(&n, tap, tap_label, err, errlen);
+
+	if (!ret && mac)
+		ret = net_mac_set(&n, mac, mac_label, err, errlen);
+	return ret ? ret : nets_append(vm, &n, tap_label, mac_label, err, errlen);
+}
+
 /* ---- JSON ------------------------------------------------------------------- */
 
 static int net_json_member(struct spec_net *n, const cJSON *obj, const cJSON *v,

@@ -57,6 +57,14 @@ expect cgroup-parent-escape 2 '^kvmm: sched.cgroup_parent: expected a group path
 echo '{"name": "ab\u0000/../x", "kernel": "'"$PWD/$FW"'", "memory_mib": 32, "console": "none"}' >"$T/nul.json"
 expect name-nul 2 '^kvmm: name: expected text without NUL \(\\u0000\) characters$' -- run "$T/nul.json"
 
+# A Firecracker config gets a spec file's types, strictness and key names.
+echo '{"boot-source": {"kernel_image_path": 5, "boot_args": 7}, "machine-config": {"vcpu_count": "2", "mem_size_mib": "32"}}' >"$T/fc-types.json"
+expect fc-kernel-number 2 '^kvmm: boot-source.kernel_image_path: expected a non-empty path, got 5$' -- \
+    run --config-file "$T/fc-types.json"
+echo '{"boot-source": {"kernel_image_path": "'"$PWD/$FW"'"}, "drives": [{"drive_id": "r", "path_on_host": "'"$T"'/nope.img", "is_root_device": true}]}' >"$T/fc-drive.json"
+expect fc-drive-missing 2 '^kvmm: drives\[0\]\.path_on_host: .*/nope\.img: No such file or directory$' -- \
+    run --config-file "$T/fc-drive.json" --console none
+
 # An option repeated within one --disk is refused, as within one --net.
 expect disk-serial-twice 2 '^kvmm: --disk: serial= given twice$' -- \
     run --kernel "$FW" --memory 32 --disk "$PWD/$FW,ro,serial=a,serial=b"

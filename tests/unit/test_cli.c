@@ -329,6 +329,35 @@ static void test_bad_files(void **state)
 	fails(run(one_vm, "--kernel=/x/y", NULL), "--kernel: file not found: /x/y");
 }
 
+/* With flags, a Firecracker config's settings are still reported under
+ * its own keys. */
+static void test_config_file_keys(void **state)
+{
+	char fc[PATH_MAX + 16], text[PATH_MAX + 256];
+
+	(void)state;
+	snprintf(fc, sizeof(fc), "%s/fc.json", dir);
+	file_write(fc, "{\"boot-source\": {\"kernel_image_path\": \"/nonexistent/vmlinux\"}}");
+	fails(run("--config-file", fc, "--console", "none", NULL),
+	      "boot-source.kernel_image_path: file not found: /nonexistent/vmlinux");
+	snprintf(text, sizeof(text), "{\"boot-source\": {\"kernel_image_path\": \"%s\"},"
+		 " \"drives\": [{\"drive_id\": \"r\", \"path_on_host\": \"/nonexistent.img\","
+		 " \"is_root_device\": true}]}", kernel);
+	file_write(fc, text);
+	fails(run("--config-file", fc, "--console", "none", NULL),
+	      "drives[0].path_on_host: /nonexistent.img: No such file or directory");
+	snprintf(text, sizeof(text), "{\"boot-source\": {\"kernel_image_path\": \"%s\"},"
+		 " \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 512}}", kernel);
+	file_write(fc, text);
+	spec_set_host_mem_mib(256);
+	fails(run("--config-file", fc, "--name", "x", NULL),
+	      "machine-config.mem_size_mib: 512 MiB exceeds host memory (256 MiB)");
+	fails(run("--config-file", fc, "--memory", "300", NULL),
+	      "--memory: 300 MiB exceeds host memory (256 MiB)");
+	ok(run("--config-file", fc, "--memory", "200", NULL));
+	unlink(fc);
+}
+
 static void test_missing_kernel(void **state)
 {
 	(void)state;
@@ -445,6 +474,7 @@ int main(void)
 		T(test_bad_values),
 		T(test_json_flags_strict),
 		T(test_bad_files),
+		T(test_config_file_keys),
 		T(test_missing_kernel),
 		T(test_missing_value),
 		T(test_unknown_option),

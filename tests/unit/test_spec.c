@@ -896,6 +896,97 @@ static void test_fc_strict_text(void **state)
 	assert_string_equal(spec.vms[0].cmdline, "a b");
 }
 
+/* A Firecracker key gets a spec file's types: "2" is no integer, 5 no path. */
+static void test_fc_types(void **state)
+{
+	(void)state;
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": 5, \"boot_args\": 7},"
+		 " \"machine-config\": {\"vcpu_count\": \"2\", \"mem_size_mib\": \"32\"}}");
+	fc_fails("boot-source.kernel_image_path: expected a non-empty path, got 5");
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": 7}}", kernel);
+	fc_fails("boot-source.boot_args: expected a string, got 7");
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\"},"
+		 " \"machine-config\": {\"vcpu_count\": \"2\", \"mem_size_mib\": 32}}", kernel);
+	fc_fails("machine-config.vcpu_count: expected an integer 1..255, got \"2\"");
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\"},"
+		 " \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 32.5}}", kernel);
+	fc_fails("machine-config.mem_size_mib: expected an integer 16..4096, got 32.5");
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\"},"
+		 " \"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 32}}", kernel);
+	if (fc_load())
+		fail_msg("unexpected error: %s", err);
+	assert_int_equal(spec.vms[0].vcpus, 2);
+	assert_int_equal(spec.vms[0].memory_mib, 32);
+}
+
+/* Every key once per object, at any depth, as in a kvmm spec. */
+static void test_fc_duplicate_keys(void **state)
+{
+	(void)state;
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\"},"
+		 " \"boot-source\": {\"kernel_image_path\": \"%s\"}}", kernel, kernel);
+	fc_fails("boot-source: duplicate key");
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": \"a\","
+		 " \"boot_args\": \"b\"}}", kernel);
+	fc_fails("boot-source.boot_args: duplicate key");
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\"},"
+		 " \"machine-config\": {\"vcpu_count\": 1, \"vcpu_count\": 2}}", kernel);
+	fc_fails("machine-config.vcpu_count: duplicate key");
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\"}, \"drives\": [{\"drive_id\": \"a\","
+		 " \"path_on_host\": \"%s\", \"is_root_device\": false, \"is_read_only\": false,"
+		 " \"is_read_only\": true}]}", kernel, kernel);
+	fc_fails("drives[0].is_read_only: duplicate key");
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\"}, \"network-interfaces\": "
+		 "[{\"host_dev_name\": \"t0\", \"host_dev_name\": \"t1\"}]}", kernel);
+	fc_fails("network-interfaces[0].host_dev_name: duplicate key");
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\"},"
+		 " \"entropy\": {\"rate_limiter\": null, \"rate_limiter\": null}}", kernel);
+	fc_fails("entropy.rate_limiter: duplicate key");
+}
+
+/* Drives and NICs are reported under their Firecracker keys, and their
+ * values are taken as they are (a comma in a path is part of the path). */
+static void test_fc_drives_and_nics(void **state)
+{
+	(void)state;
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\"}, \"drives\": ["
+		 "{\"drive_id\": \"d\", \"path_on_host\": \"%s\", \"is_root_device\": false},"
+		 "{\"drive_id\": \"r\", \"path_on_host\": \"/nonexistent\", \"is_root_device\": true,"
+		 " \"is_read_only\": false}]}", kernel, kernel);
+	fc_fails("drives[1].path_on_host: /nonexistent: No such file or directory");
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\"}, \"drives\": ["
+		 "{\"drive_id\": \"d\", \"path_on_host\": \"%s,serial=x\", \"is_root_device\": false}]}",
+		 kernel, kernel);
+	expect_fmt("drives[0].path_on_host: %s,serial=x: No such file or directory", kernel);
+	fc_fails(expect);
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\"}, \"network-interfaces\": "
+		 "[{\"host_dev_name\": \"t0,mac=52:54:00:00:00:01\"}]}", kernel);
+	fc_fails("network-interfaces[0].host_dev_name: expected an interface name of 1..15 "
+		 "characters from [A-Za-z0-9_.-], got \"t0,mac=52:54:00:00:00:01\"");
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\"}, \"network-interfaces\": "
+		 "[{\"host_dev_name\": \"t0\", \"guest_mac\": \"52:54:00:00:00:01,tap=t1\"}]}", kernel);
+	fc_fails("network-interfaces[0].guest_mac: expected a unicast MAC address like "
+		 "\"52:54:00:12:34:56\", got \"52:54:00:00:00:01,tap=t1\"");
+	json_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": \"quiet\"},"
+		 " \"drives\": [{\"drive_id\": \"d\", \"path_on_host\": \"%s\", \"is_root_device\": false},"
+		 " {\"drive_id\": \"r\", \"path_on_host\": \"%s\", \"is_root_device\": true,"
+		 " \"is_read_only\": true}], \"network-interfaces\": [{\"iface_id\": \"eth0\","
+		 " \"host_dev_name\": \"t0\", \"guest_mac\": \"52:54:00:00:00:01\"}]}",
+		 kernel, initrd, kernel);
+	if (fc_load())
+		fail_msg("unexpected error: %s", err);
+	assert_int_equal(spec.vms[0].ndisks, 2);
+	assert_string_equal(spec.vms[0].disks[0].path, kernel);	/* the root device */
+	assert_true(spec.vms[0].disks[0].read_only);
+	assert_string_equal(spec.vms[0].disks[1].path, initrd);
+	assert_false(spec.vms[0].disks[1].read_only);
+	assert_string_equal(spec.vms[0].cmdline, "quiet root=/dev/vda ro");
+	assert_int_equal(spec.vms[0].nnets, 1);
+	assert_string_equal(spec.vms[0].nets[0].tap, "t0");
+	assert_true(spec.vms[0].nets[0].has_mac);
+	assert_int_equal(spec.vms[0].nets[0].mac[5], 1);
+}
+
 /* The shipped configs use only known keys and sane values. */
 static void test_shipped_configs(void **state)
 {
@@ -963,6 +1054,9 @@ int main(void)
 		T(test_disk_flag_text),
 		T(test_disk_flag_repeated_option),
 		T(test_fc_strict_text),
+		T(test_fc_types),
+		T(test_fc_duplicate_keys),
+		T(test_fc_drives_and_nics),
 	};
 
 	return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
