@@ -11,6 +11,7 @@
 #include "spec_dev.h"
 #include "spec_net.h"
 #include "spec_sched.h"
+#include "boot/loader.h"
 #include "introspect/config.h"
 
 #include <assert.h>
@@ -358,6 +359,15 @@ static bool spec_param_key_ok(const char *key)
 	return true;
 }
 
+static int spec_params_count_check(size_t n, const char *label, char *err,
+				   size_t errlen)
+{
+	if (n <= SPEC_PARAMS_MAX)
+		return 0;
+	return spec_fail(err, errlen, label, "expected at most %d entries, got %zu",
+			 SPEC_PARAMS_MAX, n);
+}
+
 static int spec_param_key_check(const char *key, const char *label, char *err,
 				size_t errlen)
 {
@@ -663,17 +673,46 @@ int vm_spec_field_set(struct vm_spec *vm, enum vm_field field, const char *text,
 
 /* ---- checking a complete VM -------------------------------------------- */
 
+/* The params become device-tree properties: SPEC_PARAMS_MAX of them, with
+ * SPEC_PARAMS_TEXT_MAX bytes of keys and values, fit beside the rest. */
 static int spec_params_check(const struct vm_spec *vm, const char *label,
 			     char *err, size_t errlen)
 {
-	size_t i;
+	size_t i, text = 0;
 	int ret;
 
-	for (i = 0; i < vm->nparams; i++) {
+	ret = spec_params_count_check(vm->nparams, label, err, errlen);
+	for (i = 0; !ret && i < vm->nparams; i++) {
 		ret = spec_param_key_check(vm->params[i].key, label, err, errlen);
-		if (ret)
-			return ret;
+		text += strlen(vm->params[i].key) + strlen(vm->params[i].value);
 	}
+	if (!ret && text > SPEC_PARAMS_TEXT_MAX)
+		return spec_fail(err, errlen, label,
+				 "expected at most %d bytes of keys and values, got %zu",
+				 SPEC_PARAMS_TEXT_MAX, text);
+	return ret;
+}
+
+/* The command line goes into the device tree, and a bzImage states the
+ * longest one it takes. */
+static int spec_cmdline_check(const struct vm_spec *vm, const char *label,
+			      char *err, size_t errlen)
+{
+	size_t len, max;
+
+	if (!vm->cmdline)
+		return spec_fail_expected(VM_FIELD_CMDLINE, "null", label, err,
+					  errlen);
+	len = strlen(vm->cmdline);
+	if (len > SPEC_CMDLINE_MAX)
+		return spec_fail(err, errlen, label,
+				 "expected at most %d bytes, got %zu",
+				 SPEC_CMDLINE_MAX, len);
+	if (vm->kernel && !boot_kernel_cmdline_max(vm->kernel, &max) &&
+	    len > max)
+		return spec_fail(err, errlen, label,
+				 "expected at most %zu bytes (the kernel's limit), got %zu",
+				 max, len);
 	return 0;
 }
 
@@ -704,8 +743,7 @@ int vm_spec_field_check(const struct vm_spec *vm, enum vm_field field,
 	case VM_FIELD_INITRD:
 		return vm->initrd ? spec_file_check(vm->initrd, label, err, errlen) : 0;
 	case VM_FIELD_CMDLINE:
-		return vm->cmdline ? 0 : spec_fail_expected(field, "null", label,
-							    err, errlen);
+		return spec_cmdline_check(vm, label, err, errlen);
 	case VM_FIELD_VCPUS:
 	case VM_FIELD_MEMORY:
 		return spec_int_check(vm, field, label, err, errlen);
@@ -874,6 +912,11 @@ static int spec_json_params_set(struct vm_spec *vm, const cJSON *obj,
 		return spec_json_fail_expected(spec_expected(VM_FIELD_PARAMS, buf,
 							     sizeof(buf)),
 					       obj, label, err, errlen);
+	/* at once: the checks below take time quadratic in the count */
+	ret = spec_params_count_check((size_t)cJSON_GetArraySize(obj), label,
+				      err, errlen);
+	if (ret)
+		return ret;
 	cJSON_ArrayForEach(v, obj) {
 		ret = spec_json_param_set(vm, obj, v, label, err, errlen);
 		if (ret)

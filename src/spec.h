@@ -18,6 +18,12 @@
 #define SPEC_VCPUS_MAX 255
 #define SPEC_MEMORY_MIN_MIB 16
 #define SPEC_PARAM_KEY_MAX 31     /* device-tree property name limit */
+/* The command line and the params share the 64 KiB device tree with the
+ * machine's description (13 KiB with 255 vCPUs); these bounds keep all
+ * of it inside. */
+#define SPEC_CMDLINE_MAX 16384    /* bytes, without the NUL */
+#define SPEC_PARAMS_MAX 256       /* entries */
+#define SPEC_PARAMS_TEXT_MAX 16384 /* bytes of all keys and values */
 #define SPEC_DISKS_MAX 16
 #define SPEC_DISK_SERIAL_MAX 20   /* virtio-blk GET_ID returns 20 bytes */
 #define SPEC_NETS_MAX 8

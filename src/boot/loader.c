@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +30,14 @@ struct image {
     size_t len;
 };
 
+_Static_assert(SPEC_CMDLINE_MAX < LAYOUT_CMDLINE_MAX,
+               "a command line the spec accepts fits its area with the NUL");
+
+/* O_NONBLOCK: a FIFO in place of a kernel must not hang kvmm. */
 static int image_map(const char *path, struct image *img)
 {
     struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     int ret = 0;
 
     if (fd < 0)
@@ -318,6 +323,21 @@ static int boot_check_host(struct vm *vm, enum kernel_kind kind, char *err, size
              "test host VM (scripts/testhost.sh -- kvmm run ...)",
              vm_host(vm)->pvm ? "kvm_pvm, a software hypervisor" : "no kvm_intel/kvm_amd");
     return -ENOTSUP;
+}
+
+int boot_kernel_cmdline_max(const char *path, size_t *max)
+{
+    struct bzimage_info info;
+    struct image k;
+    int ret = image_map(path, &k);
+
+    if (ret)
+        return ret;
+    *max = SIZE_MAX;
+    if (boot_detect_kind(k.data, k.len) == KERNEL_BZIMAGE && !bzimage_parse(k.data, k.len, &info))
+        *max = info.cmdline_size;
+    image_unmap(&k);
+    return 0;
 }
 
 int boot_load(struct vm *vm, char *err, size_t errlen)

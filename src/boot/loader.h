@@ -16,4 +16,9 @@ enum kernel_kind boot_detect_kind(const uint8_t *img, size_t len);
 
 int boot_load(struct vm *vm, char *err, size_t errlen) WUR;
 
+/* The longest command line the kernel at `path` takes by its own rules (a
+ * bzImage's cmdline_size), or SIZE_MAX if it sets none; -errno if the file
+ * cannot be read. */
+int boot_kernel_cmdline_max(const char *path, size_t *max) WUR;
+
 #endif

@@ -65,6 +65,17 @@ echo '{"boot-source": {"kernel_image_path": "'"$PWD/$FW"'"}, "drives": [{"drive_
 expect fc-drive-missing 2 '^kvmm: drives\[0\]\.path_on_host: .*/nope\.img: No such file or directory$' -- \
     run --config-file "$T/fc-drive.json" --console none
 
+# The command line and the params must fit the device tree: refused before
+# the VM is built, naming the limit.
+expect cmdline-too-long 2 '^kvmm: --cmdline: expected at most 16384 bytes, got 70000$' -- \
+    run --kernel "$FW" --memory 32 --cmdline "$(head -c 70000 /dev/zero | tr '\0' a)"
+{
+    printf '{"kernel": "%s", "memory_mib": 32, "params": {"k0": 0' "$PWD/$FW"
+    for i in $(seq 1 4999); do printf ', "k%d": %d' "$i" "$i"; done
+    printf '}}\n'
+} >"$T/params.json"
+expect params-too-many 2 '^kvmm: params: expected at most 256 entries, got 5000$' -- run "$T/params.json"
+
 # An option repeated within one --disk is refused, as within one --net.
 expect disk-serial-twice 2 '^kvmm: --disk: serial= given twice$' -- \
     run --kernel "$FW" --memory 32 --disk "$PWD/$FW,ro,serial=a,serial=b"

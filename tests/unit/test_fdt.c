@@ -317,6 +317,46 @@ static void test_too_small(void **state)
     assert_int_equal(fdt_build(buf, need, &cfg), 0);
 }
 
+/* The largest tree the spec allows (255 vCPUs, every RAM region, the
+ * longest command line, as many params as allowed with the most padding)
+ * fits the room the loader gives it. */
+static void test_spec_limits_fit(void **state)
+{
+    static struct spec_param params[SPEC_PARAMS_MAX];
+    static char keys[SPEC_PARAMS_MAX][16];
+    size_t vlen = SPEC_PARAMS_TEXT_MAX / SPEC_PARAMS_MAX - 4;  /* key "pNNN" */
+    char *cmdline = malloc(SPEC_CMDLINE_MAX + 1), *value = malloc(vlen + 1);
+    uint8_t *tree = malloc(LAYOUT_FDT_MAX);
+    struct fdt_config cfg;
+    struct guest_mem mem;
+
+    assert_non_null(cmdline);
+    assert_non_null(value);
+    assert_non_null(tree);
+    assert_int_equal(vlen % 4, 0);      /* a value and its NUL take 3 bytes of padding */
+    memset(cmdline, 'c', SPEC_CMDLINE_MAX);
+    cmdline[SPEC_CMDLINE_MAX] = '\0';
+    memset(value, 'v', vlen);
+    value[vlen] = '\0';
+    for (int i = 0; i < SPEC_PARAMS_MAX; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "p%03d", i);
+        params[i] = (struct spec_param){ keys[i], value };
+    }
+    config_init(&cfg, &mem);
+    for (unsigned i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
+        mem.regions[i] = (struct guest_region){ i * 4 * GiB, 1 * GiB, ram };
+    mem.nregions = GUEST_MEM_MAX_REGIONS;
+    cfg.ncpus = 255;
+    cfg.cmdline = cmdline;
+    cfg.params = params;
+    cfg.nparams = SPEC_PARAMS_MAX;
+    assert_int_equal(fdt_build(tree, LAYOUT_FDT_MAX, &cfg), 0);
+    assert_true(fdt_totalsize(tree) <= LAYOUT_FDT_MAX);
+    free(tree);
+    free(value);
+    free(cmdline);
+}
+
 static void test_write_file(void **state)
 {
     char path[] = "/tmp/kvmm-test-fdt-XXXXXX";
@@ -359,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_pci_host),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_too_small),
+        cmocka_unit_test(test_spec_limits_fit),
         cmocka_unit_test(test_write_file),
     };
 

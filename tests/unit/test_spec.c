@@ -714,6 +714,96 @@ static void test_field_set_text(void **state)
 	vm_spec_free(&vm);
 }
 
+/* A synthetic bzImage (boot protocol 2.15, 64-bit entry) whose header
+ * says it takes command lines of up to cmdline_size bytes. */
+static void bzimage_write(const char *path, uint32_t cmdline_size)
+{
+	static uint8_t img[16 * 1024];
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	memset(img, 0, sizeof(img));
+	img[0x1F1] = 3;                         /* setup_sects */
+	img[0x1FE] = 0x55;                      /* boot_flag */
+	img[0x1FF] = 0xAA;
+	img[0x200] = 0xEB;                      /* jump over the header */
+	img[0x201] = 0x26C - 0x202;
+	memcpy(img + 0x202, "HdrS", 4);
+	img[0x206] = 0x0F;                      /* version 2.15 */
+	img[0x207] = 0x02;
+	img[0x211] = 0x01;                      /* loadflags: LOADED_HIGH */
+	img[0x236] = 0x01;                      /* xloadflags: XLF_KERNEL_64 */
+	memcpy(img + 0x238, &cmdline_size, 4);  /* little endian, as the host */
+	assert_int_equal(fwrite(img, sizeof(img), 1, f), 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* The command line and the params must fit the device tree, and a bzImage
+ * sets a limit of its own for the command line. */
+static void test_cmdline_and_params_limits(void **state)
+{
+	char path[PATH_MAX + 16], *big = malloc(SPEC_CMDLINE_MAX + 2);
+	struct vm_spec vm;
+	size_t n = 0;
+
+	(void)state;
+	assert_non_null(big);
+	vm_spec_init_defaults(&vm, 0);
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_KERNEL, kernel, NULL, "kernel", err,
+					   sizeof(err)), 0);
+	memset(big, 'a', SPEC_CMDLINE_MAX + 1);
+	big[SPEC_CMDLINE_MAX + 1] = '\0';
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_CMDLINE, big, NULL, "--cmdline", err,
+					   sizeof(err)), 0);
+	assert_int_equal(vm_spec_validate(&vm, "vms[1]", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "vms[1].cmdline: expected at most 16384 bytes, got 16385");
+	big[SPEC_CMDLINE_MAX] = '\0';
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_CMDLINE, big, NULL, "--cmdline", err,
+					   sizeof(err)), 0);
+	assert_int_equal(vm_spec_validate(&vm, "", err, sizeof(err)), 0);
+	/* a bzImage's own limit */
+	snprintf(path, sizeof(path), "%s/bzImage", dir);
+	bzimage_write(path, 2047);
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_KERNEL, path, NULL, "kernel", err,
+					   sizeof(err)), 0);
+	assert_int_equal(vm_spec_field_check(&vm, VM_FIELD_CMDLINE, "--cmdline", err,
+					     sizeof(err)), -EINVAL);
+	assert_string_equal(err, "--cmdline: expected at most 2047 bytes (the kernel's limit), "
+			    "got 16384");
+	big[2047] = '\0';
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_CMDLINE, big, NULL, "--cmdline", err,
+					   sizeof(err)), 0);
+	assert_int_equal(vm_spec_validate(&vm, "", err, sizeof(err)), 0);
+	unlink(path);
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_KERNEL, kernel, NULL, "kernel", err,
+					   sizeof(err)), 0);
+	/* params: their count, then their text */
+	n = (size_t)snprintf(json, sizeof(json), "{\"kernel\": \"%s\", \"params\": {", kernel);
+	for (int i = 0; i <= SPEC_PARAMS_MAX; i++)
+		n += (size_t)snprintf(json + n, sizeof(json) - n, "%s\"k%d\": %d", i ? ", " : "", i, i);
+	snprintf(json + n, sizeof(json) - n, "}}");
+	load_fails("params: expected at most 256 entries, got 257");
+	memset(big, 'a', SPEC_PARAMS_TEXT_MAX / 2);
+	big[SPEC_PARAMS_TEXT_MAX / 2] = '\0';
+	big[0] = 'x';
+	big[1] = '=';
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_PARAMS, big, NULL, "--param", err,
+					   sizeof(err)), 0);
+	big[0] = 'y';
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_PARAMS, big, NULL, "--param", err,
+					   sizeof(err)), 0);
+	assert_int_equal(vm_spec_validate(&vm, "", err, sizeof(err)), 0);
+	big[0] = 'z';
+	assert_int_equal(vm_spec_field_set(&vm, VM_FIELD_PARAMS, big, NULL, "--param", err,
+					   sizeof(err)), 0);
+	assert_int_equal(vm_spec_field_check(&vm, VM_FIELD_PARAMS, "--param", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "--param: expected at most 16384 bytes of keys and values, "
+			    "got 24573");
+	vm_spec_free(&vm);
+	free(big);
+}
+
 static void test_long_value_one_line(void **state)
 {
 	char big[1000];
@@ -1048,6 +1138,7 @@ int main(void)
 		T(test_validate_prefix),
 		T(test_field_set_text),
 		T(test_long_value_one_line),
+		T(test_cmdline_and_params_limits),
 		T(test_shipped_configs),
 		T(test_disks_and_rng),
 		T(test_bad_disks),
