@@ -375,6 +375,8 @@ int cli_parse_run(int argc, char **argv, struct kvmm_spec *out, char *err,
 		a.spec_path = a.config_file;	/* loaded like a spec from here on */
 	if (!ret)
 		ret = cli_spec_build(&a, out, err, errlen);
+	if (!ret && a.control)
+		ret = spec_control_path_check(a.control, "--control", err, errlen);
 	if (!ret && a.control) {
 		free(out->control_path);
 		out->control_path = strdup(a.control);

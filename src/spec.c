@@ -10,6 +10,7 @@
 #include "spec_json.h"
 #include "spec_dev.h"
 #include "spec_net.h"
+#include "spec_out.h"
 #include "spec_sched.h"
 #include "boot/loader.h"
 #include "introspect/config.h"
@@ -128,8 +129,7 @@ static void spec_quote(char *dst, size_t len, const char *s)
 	dst[n] = '\0';
 }
 
-/* `s` itself if it prints on one line, else quoted into buf. */
-static const char *spec_show(const char *s, char *buf, size_t len)
+const char *spec_show(const char *s, char *buf, size_t len)
 {
 	const char *p;
 
@@ -773,7 +773,9 @@ int vm_spec_field_check(const struct vm_spec *vm, enum vm_field field,
 	case VM_FIELD_DUMP_DTB:
 		if (vm->dump_dtb && !*vm->dump_dtb)
 			return spec_fail_expected_text(field, "", label, err, errlen);
-		return 0;
+		if (!vm->dump_dtb)
+			return 0;
+		return spec_output_file_check(vm->dump_dtb, label, err, errlen);
 	default:
 		return spec_fail(err, errlen, label, "unknown field");
 	}
@@ -1133,7 +1135,9 @@ static int spec_json_control_parse(struct kvmm_spec *out, const cJSON *root,
 		return spec_json_fail_expected("a socket path", path,
 					       "control.path", err, errlen);
 	out->control_path = spec_path_resolve(base_dir, path->valuestring);
-	return out->control_path ? 0 : spec_fail_nomem(err, errlen, "control.path");
+	if (!out->control_path)
+		return spec_fail_nomem(err, errlen, "control.path");
+	return spec_control_path_check(out->control_path, "control.path", err, errlen);
 }
 
 static int spec_json_root_parse(struct kvmm_spec *out, const cJSON *root,

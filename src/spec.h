@@ -29,6 +29,7 @@
 #define SPEC_NETS_MAX 8
 #define SPEC_NET_TAP_MAX 15       /* IFNAMSIZ - 1 */
 #define SPEC_CPUS_MAX 1024        /* host CPU numbers in sched affinities */
+#define SPEC_CONTROL_PATH_MAX 107 /* bytes: a UNIX socket address holds 108 */
 #define SPEC_CPU_WORDS (SPEC_CPUS_MAX / 64)
 
 enum console_kind { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
@@ -194,6 +195,11 @@ int vm_spec_field_set(struct vm_spec *vm, enum vm_field field, const char *text,
 int vm_spec_field_check(const struct vm_spec *vm, enum vm_field field,
 			const char *label, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+
+/* A control socket path (--control, "control": {"path"}): not empty, and
+ * at most SPEC_CONTROL_PATH_MAX bytes, as a UNIX socket address allows. */
+int spec_control_path_check(const char *path, const char *label, char *err,
+			    size_t errlen) __attribute__((warn_unused_result));
 
 /* Host memory limit for memory_mib; 0 (the default) reads /proc/meminfo. */
 void spec_set_host_mem_mib(uint64_t mib);

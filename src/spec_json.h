@@ -24,6 +24,8 @@ bool spec_json_key_repeated(const struct cJSON *obj, const struct cJSON *item);
 int spec_json_field_set(struct vm_spec *vm, enum vm_field field, const struct cJSON *v,
 			const char *base_dir, const char *label, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+/* `s` itself if it prints on one line, else quoted into buf. */
+const char *spec_show(const char *s, char *buf, size_t len);
 /* prefix "" + key "a" -> "a"; prefix "vms[1]" + key "a" -> "vms[1].a"; an
  * unusual key is quoted and shortened. */
 void spec_path_join(char *dst, size_t len, const char *prefix, const char *key);

@@ -132,7 +132,8 @@ static int boot_write_fdt(struct vm *vm, char *err, size_t errlen)
     if (spec->dump_dtb) {
         ret = fdt_write_file(buf, spec->dump_dtb);
         if (ret)
-            snprintf(err, errlen, "--dump-dtb %s: %s", spec->dump_dtb, strerror(-ret));
+            snprintf(err, errlen, "cannot write the device tree to %s: %s", spec->dump_dtb,
+                     strerror(-ret));
     }
     return ret;
 }

@@ -76,6 +76,15 @@ expect cmdline-too-long 2 '^kvmm: --cmdline: expected at most 16384 bytes, got 7
 } >"$T/params.json"
 expect params-too-many 2 '^kvmm: params: expected at most 256 entries, got 5000$' -- run "$T/params.json"
 
+# Where kvmm would write or listen is checked before anything starts,
+# under the key or flag that named it.
+echo '{"kernel": "'"$PWD/$FW"'", "memory_mib": 32, "console": "none", "dump_dtb": "/nonexistent/x.dtb"}' >"$T/dtb.json"
+expect dump-dtb-spec 2 '^kvmm: dump_dtb: cannot write /nonexistent/x\.dtb: No such file or directory$' -- run "$T/dtb.json"
+expect control-empty 2 '^kvmm: --control: expected a socket path, got ""$' -- \
+    run --kernel "$FW" --memory 32 --control ""
+expect control-too-long 2 '^kvmm: --control: expected a socket path of at most 107 bytes, got 125$' -- \
+    run --kernel "$FW" --memory 32 --control "/tmp/$(head -c 120 /dev/zero | tr '\0' a)"
+
 # An option repeated within one --disk is refused, as within one --net.
 expect disk-serial-twice 2 '^kvmm: --disk: serial= given twice$' -- \
     run --kernel "$FW" --memory 32 --disk "$PWD/$FW,ro,serial=a,serial=b"

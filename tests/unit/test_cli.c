@@ -358,6 +358,35 @@ static void test_config_file_keys(void **state)
 	unlink(fc);
 }
 
+/* The control socket and the device-tree file are checked with the flags,
+ * under the flag or the spec key that named them. */
+static void test_output_flags(void **state)
+{
+	char longpath[128], dtb[PATH_MAX + 16];
+
+	(void)state;
+	fails(run("--kernel", kernel, "--control", "", NULL),
+	      "--control: expected a socket path, got \"\"");
+	fails(run("--kernel", kernel, "--control=", NULL),
+	      "--control: expected a socket path, got \"\"");
+	snprintf(longpath, sizeof(longpath), "/%0107d", 0);
+	fails(run("--kernel", kernel, "--control", longpath, NULL),
+	      "--control: expected a socket path of at most 107 bytes, got 108");
+	longpath[107] = '\0';
+	ok(run("--kernel", kernel, "--control", longpath, NULL));
+	assert_string_equal(spec.control_path, longpath);
+	spec_free(&spec);
+	fails(run("--kernel", kernel, "--dump-dtb", "/nonexistent/vm.dtb", NULL),
+	      "--dump-dtb: cannot write /nonexistent/vm.dtb: No such file or directory");
+	snprintf(dtb, sizeof(dtb), "%s/dtb.json", dir);
+	file_write(dtb, "{\"kernel\": \"vmlinuz\", \"dump_dtb\": \"/nonexistent/vm.dtb\"}");
+	fails(run(dtb, NULL), "dump_dtb: cannot write /nonexistent/vm.dtb: No such file or directory");
+	fails(run(dtb, "--cpus", "2", NULL),
+	      "dump_dtb: cannot write /nonexistent/vm.dtb: No such file or directory");
+	ok(run(dtb, "--dump-dtb", "/tmp/vm.dtb", NULL));
+	unlink(dtb);
+}
+
 static void test_missing_kernel(void **state)
 {
 	(void)state;
@@ -475,6 +504,7 @@ int main(void)
 		T(test_json_flags_strict),
 		T(test_bad_files),
 		T(test_config_file_keys),
+		T(test_output_flags),
 		T(test_missing_kernel),
 		T(test_missing_value),
 		T(test_unknown_option),

@@ -714,6 +714,38 @@ static void test_field_set_text(void **state)
 	vm_spec_free(&vm);
 }
 
+/* Where kvmm writes or listens is checked with the spec, under its key. */
+static void test_output_paths(void **state)
+{
+	char path[PATH_MAX + 64];
+
+	(void)state;
+	vm_json("\"dump_dtb\": \"/nonexistent/vm.dtb\"");
+	load_fails("dump_dtb: cannot write /nonexistent/vm.dtb: No such file or directory");
+	vm_json("\"dump_dtb\": \"sub\"");
+	expect_fmt("dump_dtb: cannot write %s/sub: Is a directory", dir);
+	load_fails(expect);
+	json_fmt("{\"vms\": [{\"kernel\": \"%s\"}, {\"kernel\": \"%s\", \"name\": \"b\","
+		 " \"dump_dtb\": \"vmlinuz/x.dtb\"}]}", kernel, kernel);
+	expect_fmt("vms[1].dump_dtb: cannot write %s/vmlinuz/x.dtb: Not a directory", dir);
+	load_fails(expect);
+	vm_json("\"dump_dtb\": \"sub/new.dtb\"");
+	load_ok();
+	snprintf(path, sizeof(path), "%s/sub/new.dtb", dir);
+	assert_string_equal(spec.vms[0].dump_dtb, path);
+	assert_int_equal(access(path, F_OK), -1);	/* nothing made yet */
+	spec_free(&spec);
+	/* a socket address holds 107 bytes and a NUL */
+	json_fmt("{\"kernel\": \"%s\", \"control\": {\"path\": \"/%0107d\"}}", kernel, 0);
+	load_fails("control.path: expected a socket path of at most 107 bytes, got 108");
+	json_fmt("{\"kernel\": \"%s\", \"control\": {\"path\": \"/%0106d\"}}", kernel, 0);
+	load_ok();
+	assert_int_equal(strlen(spec.control_path), 107);
+	spec_free(&spec);
+	json_fmt("{\"kernel\": \"%s\", \"control\": {\"path\": \"\"}}", kernel);
+	load_fails("control.path: expected a socket path, got \"\"");
+}
+
 /* A synthetic bzImage (boot protocol 2.15, 64-bit entry) whose header
  * says it takes command lines of up to cmdline_size bytes. */
 static void bzimage_write(const char *path, uint32_t cmdline_size)
@@ -1139,6 +1171,7 @@ int main(void)
 		T(test_field_set_text),
 		T(test_long_value_one_line),
 		T(test_cmdline_and_params_limits),
+		T(test_output_paths),
 		T(test_shipped_configs),
 		T(test_disks_and_rng),
 		T(test_bad_disks),
