@@ -748,11 +748,12 @@ int vm_spec_field_check(const struct vm_spec *vm, enum vm_field field,
 	case VM_FIELD_MEMORY:
 		return spec_int_check(vm, field, label, err, errlen);
 	case VM_FIELD_CONSOLE:
-		if (vm->console == CONSOLE_FILE &&
-		    (!vm->console_path || !*vm->console_path))
+		if (vm->console != CONSOLE_FILE)
+			return 0;
+		if (!vm->console_path || !*vm->console_path)
 			return spec_fail_expected(field, "\"file:\"", label, err,
 						  errlen);
-		return 0;
+		return spec_output_file_check(vm->console_path, label, err, errlen);
 	case VM_FIELD_ON_REBOOT:
 		if (vm->on_reboot != REBOOT_RESTART && vm->on_reboot != REBOOT_EXIT)
 			return spec_fail_expected(field, "an unknown action", label,

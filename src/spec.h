@@ -196,8 +196,9 @@ int vm_spec_field_check(const struct vm_spec *vm, enum vm_field field,
 			const char *label, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
-/* A control socket path (--control, "control": {"path"}): not empty, and
- * at most SPEC_CONTROL_PATH_MAX bytes, as a UNIX socket address allows. */
+/* A control socket path (--control, "control": {"path"}): not empty, at
+ * most SPEC_CONTROL_PATH_MAX bytes (what a UNIX socket address holds), in
+ * a directory kvmm can create it in. */
 int spec_control_path_check(const char *path, const char *label, char *err,
 			    size_t errlen) __attribute__((warn_unused_result));
 

@@ -60,6 +60,8 @@ int spec_output_file_check(const char *path, const char *label, char *err, size_
 int spec_control_path_check(const char *path, const char *label, char *err, size_t errlen)
 {
 	size_t n = strlen(path);
+	char buf[256];
+	int e;
 
 	if (n == 0)
 		return spec_fail(err, errlen, label, "expected a socket path, got \"\"");
@@ -67,5 +69,9 @@ int spec_control_path_check(const char *path, const char *label, char *err, size
 		return spec_fail(err, errlen, label,
 				 "expected a socket path of at most %d bytes, got %zu",
 				 SPEC_CONTROL_PATH_MAX, n);
+	e = out_dir_check(path);
+	if (e)
+		return spec_fail(err, errlen, label, "cannot create %s: %s",
+				 spec_show(path, buf, sizeof(buf)), strerror(e));
 	return 0;
 }

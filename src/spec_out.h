@@ -1,7 +1,7 @@
-/* Where the spec has kvmm write a file (dump_dtb); part of the spec module,
- * used only by spec.c.  The control socket's path is checked by
- * spec_control_path_check() in spec.h.  Messages follow spec.h: "PATH:
- * what was expected". */
+/* Where the spec has kvmm write a file (dump_dtb, a console file); part of
+ * the spec module, used only by spec.c.  The control socket's path is
+ * checked by spec_control_path_check() in spec.h.  Messages follow spec.h:
+ * "PATH: what was expected". */
 #ifndef KVMM_SPEC_OUT_H
 #define KVMM_SPEC_OUT_H
 

@@ -82,6 +82,8 @@ echo '{"kernel": "'"$PWD/$FW"'", "memory_mib": 32, "console": "none", "dump_dtb"
 expect dump-dtb-spec 2 '^kvmm: dump_dtb: cannot write /nonexistent/x\.dtb: No such file or directory$' -- run "$T/dtb.json"
 expect control-empty 2 '^kvmm: --control: expected a socket path, got ""$' -- \
     run --kernel "$FW" --memory 32 --control ""
+expect console-file-nodir 2 '^kvmm: --console: cannot write /nonexistent/c\.log: No such file or directory$' -- \
+    run --kernel "$FW" --memory 32 --console file:/nonexistent/c.log
 expect control-too-long 2 '^kvmm: --control: expected a socket path of at most 107 bytes, got 125$' -- \
     run --kernel "$FW" --memory 32 --control "/tmp/$(head -c 120 /dev/zero | tr '\0' a)"
 

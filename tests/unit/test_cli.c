@@ -369,13 +369,17 @@ static void test_output_flags(void **state)
 	      "--control: expected a socket path, got \"\"");
 	fails(run("--kernel", kernel, "--control=", NULL),
 	      "--control: expected a socket path, got \"\"");
-	snprintf(longpath, sizeof(longpath), "/%0107d", 0);
+	snprintf(longpath, sizeof(longpath), "/tmp/%0103d", 0);
 	fails(run("--kernel", kernel, "--control", longpath, NULL),
 	      "--control: expected a socket path of at most 107 bytes, got 108");
 	longpath[107] = '\0';
 	ok(run("--kernel", kernel, "--control", longpath, NULL));
 	assert_string_equal(spec.control_path, longpath);
 	spec_free(&spec);
+	fails(run("--kernel", kernel, "--control", "/nonexistent/ctl.sock", NULL),
+	      "--control: cannot create /nonexistent/ctl.sock: No such file or directory");
+	fails(run("--kernel", kernel, "--console", "file:/nonexistent/c.log", NULL),
+	      "--console: cannot write /nonexistent/c.log: No such file or directory");
 	fails(run("--kernel", kernel, "--dump-dtb", "/nonexistent/vm.dtb", NULL),
 	      "--dump-dtb: cannot write /nonexistent/vm.dtb: No such file or directory");
 	snprintf(dtb, sizeof(dtb), "%s/dtb.json", dir);

@@ -210,7 +210,7 @@ static void test_relative_paths_file(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/spec.json", dir);
 	file_write(path, "{\"kernel\": \"vmlinuz\", \"initrd\": \"sub/initrd.img\",\n"
-			 " \"console\": \"file:logs/console.log\",\n"
+			 " \"console\": \"file:sub/console.log\",\n"
 			 " \"dump_dtb\": \"out.dtb\"}\n");
 	ret = spec_load_file(path, &spec, err, sizeof(err));
 	if (ret)
@@ -218,7 +218,7 @@ static void test_relative_paths_file(void **state)
 	vm = &spec.vms[0];
 	assert_string_equal(vm->kernel, kernel);
 	assert_string_equal(vm->initrd, initrd);
-	snprintf(want, sizeof(want), "%s/logs/console.log", dir);
+	snprintf(want, sizeof(want), "%s/sub/console.log", dir);
 	assert_string_equal(vm->console_path, want);
 	snprintf(want, sizeof(want), "%s/out.dtb", dir);
 	assert_string_equal(vm->dump_dtb, want);
@@ -736,14 +736,24 @@ static void test_output_paths(void **state)
 	assert_int_equal(access(path, F_OK), -1);	/* nothing made yet */
 	spec_free(&spec);
 	/* a socket address holds 107 bytes and a NUL */
-	json_fmt("{\"kernel\": \"%s\", \"control\": {\"path\": \"/%0107d\"}}", kernel, 0);
+	json_fmt("{\"kernel\": \"%s\", \"control\": {\"path\": \"/tmp/%0103d\"}}", kernel, 0);
 	load_fails("control.path: expected a socket path of at most 107 bytes, got 108");
-	json_fmt("{\"kernel\": \"%s\", \"control\": {\"path\": \"/%0106d\"}}", kernel, 0);
+	json_fmt("{\"kernel\": \"%s\", \"control\": {\"path\": \"/tmp/%0102d\"}}", kernel, 0);
 	load_ok();
 	assert_int_equal(strlen(spec.control_path), 107);
 	spec_free(&spec);
 	json_fmt("{\"kernel\": \"%s\", \"control\": {\"path\": \"\"}}", kernel);
 	load_fails("control.path: expected a socket path, got \"\"");
+	json_fmt("{\"kernel\": \"%s\", \"control\": {\"path\": \"logs/ctl.sock\"}}", kernel);
+	expect_fmt("control.path: cannot create %s/logs/ctl.sock: No such file or directory", dir);
+	load_fails(expect);
+	/* the console's file too */
+	vm_json("\"console\": \"file:logs/console.log\"");
+	expect_fmt("console: cannot write %s/logs/console.log: No such file or directory", dir);
+	load_fails(expect);
+	vm_json("\"console\": \"file:sub\"");
+	expect_fmt("console: cannot write %s/sub: Is a directory", dir);
+	load_fails(expect);
 }
 
 /* A synthetic bzImage (boot protocol 2.15, 64-bit entry) whose header
