@@ -14,6 +14,7 @@
 #include "boot/layout.h"
 #include "boot/loader.h"
 #include "devices/bus.h"
+#include "devices/console.h"
 #include "devices/device.h"
 #include "devices/pci.h"
 #include "kvm.h"
@@ -61,6 +62,7 @@ struct vm {
     atomic_int console_log_fd;
 
     struct introspect *_Atomic introspect;
+    char device_err[256];   /* from the device being created */
 };
 
 const struct vm_spec *vm_spec(const struct vm *vm) { return vm->spec; }
@@ -187,14 +189,14 @@ int vm_resume(struct vm *vm)
     return 0;
 }
 
-int vm_console_log_set(struct vm *vm, const char *path)
+int vm_console_log_set(struct vm *vm, const char *path, char *err, size_t errlen)
 {
     int fd = -1, old;
 
     if (path) {
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        fd = console_file_open(path, O_APPEND, 0600, err, errlen);
         if (fd < 0)
-            return -errno;
+            return fd;
     }
     pthread_mutex_lock(&vm->console_lock);
     old = atomic_exchange(&vm->console_log_fd, fd);
@@ -296,6 +298,15 @@ static int vm_setup_irqchip(struct vm *vm, char *err, size_t errlen)
     return 0;
 }
 
+void vm_device_error(struct vm *vm, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(vm->device_err, sizeof(vm->device_err), fmt, ap);
+    va_end(ap);
+}
+
 static int vm_create_devices(struct vm *vm, char *err, size_t errlen)
 {
     device_for_each(d) {
@@ -306,11 +317,15 @@ static int vm_create_devices(struct vm *vm, char *err, size_t errlen)
             snprintf(err, errlen, "too many devices");
             return -ENOSPC;
         }
+        vm->device_err[0] = '\0';
         ret = (*d)->create(vm, &state);
         if (ret == 1)
             continue;
         if (ret < 0) {
-            snprintf(err, errlen, "device %s: %s", (*d)->name, strerror(-ret));
+            if (vm->device_err[0])
+                snprintf(err, errlen, "%s", vm->device_err);
+            else
+                snprintf(err, errlen, "device %s: %s", (*d)->name, strerror(-ret));
             return ret;
         }
         vm->devices[vm->ndevices++] = (struct vm_device){ *d, state };
@@ -476,7 +491,7 @@ void vm_destroy(struct vm *vm)
     guest_mem_destroy(&vm->mem);
     bus_destroy(&vm->pio);
     bus_destroy(&vm->mmio);
-    if (vm_console_log_set(vm, NULL))
+    if (vm_console_log_set(vm, NULL, NULL, 0))
         log_debug("console log close failed");
     pthread_mutex_destroy(&vm->console_lock);
     pthread_mutex_destroy(&vm->lock);

@@ -50,6 +50,9 @@ void vm_introspect_set(struct vm *vm, struct introspect *isp);
  * load its kernel.  On failure err holds a one-line reason. */
 int vm_create(const struct kvm_host *host, const struct vm_spec *spec, struct vm **out,
               char *err, size_t errlen) WUR;
+/* For a device's create hook that fails: the one-line reason vm_create
+ * reports, in place of "device NAME: <errno text>". */
+void vm_device_error(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Start the I/O thread and every vCPU thread. */
 int vm_start(struct vm *vm) WUR;
 /* Block until the VM stops, then join its threads. */
@@ -82,8 +85,9 @@ bool vm_paused(const struct vm *vm);
 bool vm_pause_point(struct vm *vm, struct vcpu *vcpu);
 
 /* A copy of the guest's serial console output: appended to path, or no
- * copy when path is NULL.  Safe from any thread. */
-int vm_console_log_set(struct vm *vm, const char *path) WUR;
+ * copy when path is NULL.  Safe from any thread.  On failure err holds a
+ * one-line reason naming path (console_file_open). */
+int vm_console_log_set(struct vm *vm, const char *path, char *err, size_t errlen) WUR;
 /* Devices that produce console output call this with every chunk. */
 void vm_console_copy(struct vm *vm, const void *buf, size_t len);
 

@@ -495,10 +495,10 @@ static cJSON *cmd_set_sched(struct call *c)
 static cJSON *cmd_set_console_log(struct call *c)
 {
     const cJSON *path = arg(c, "path");
-    int ret = vm_console_log_set(c->vm, path ? path->valuestring : NULL);
+    char err[200];
 
-    if (ret)
-        return fail(c, "cannot open %s: %s", path->valuestring, strerror(-ret));
+    if (vm_console_log_set(c->vm, path ? path->valuestring : NULL, err, sizeof(err)))
+        return fail(c, "'path': %s", err);
     return cJSON_CreateObject();
 }
 

@@ -1,8 +1,12 @@
 #include "devices/console.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -62,6 +66,47 @@ void console_write(int fd, const void *buf, size_t len)
         p += n;
         len -= n;
     }
+}
+
+static bool console_file_kind_ok(const struct stat *st)
+{
+    return S_ISREG(st->st_mode) || S_ISCHR(st->st_mode);
+}
+
+int console_file_open(const char *path, int flags, mode_t mode, char *err, size_t errlen)
+{
+    struct stat st;
+    int fd, fl, ret;
+
+    /* O_NONBLOCK: a FIFO would wait for a reader, forever. */
+    fd = open(path, flags | O_WRONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, mode);
+    if (fd < 0) {
+        ret = -errno;
+        /* ENXIO: a FIFO nobody reads, or a socket */
+        if (ret == -ENXIO && !stat(path, &st) && !console_file_kind_ok(&st))
+            goto out_kind;
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(-ret));
+        return ret;
+    }
+    if (fstat(fd, &st) < 0 || (fl = fcntl(fd, F_GETFL)) < 0)
+        goto out_close;
+    if (!console_file_kind_ok(&st)) {
+        close(fd);
+        ret = -EINVAL;
+        goto out_kind;
+    }
+    if (fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+        goto out_close;
+    return fd;
+
+out_close:
+    ret = -errno;
+    close(fd);
+    snprintf(err, errlen, "cannot open %s: %s", path, strerror(-ret));
+    return ret;
+out_kind:
+    snprintf(err, errlen, "%s: not a regular file or character device", path);
+    return ret;
 }
 
 ssize_t console_filter_input(struct vm *vm, unsigned char *buf, ssize_t len)

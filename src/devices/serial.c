@@ -201,14 +201,18 @@ static void serial_input(void *opaque, uint32_t events)
 
 static int serial_open_output(struct serial *s, const struct vm_spec *spec)
 {
+    char err[200];
+
     switch (spec->console) {
     case CONSOLE_STDIO:
         s->out_fd = STDOUT_FILENO;
         return 0;
     case CONSOLE_FILE:
-        s->out_fd = open(spec->console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (s->out_fd < 0)
-            return -errno;
+        s->out_fd = console_file_open(spec->console_path, O_TRUNC, 0644, err, sizeof(err));
+        if (s->out_fd < 0) {
+            vm_device_error(s->vm, "console: %s", err);
+            return s->out_fd;
+        }
         s->out_owned = true;
         return 0;
     default:

@@ -609,6 +609,36 @@ def t_signal_during_reset():
             k.kill()
 
 
+def t_console_log_targets():
+    """A console copy or console file must not wait on what it opens: a
+    FIFO is refused at once (kvmm still answers and ends on SIGTERM); a
+    file that cannot be opened is reported with the path."""
+    fifo = os.path.join(TMP, "console.fifo")
+    os.mkfifo(fifo)
+    k = counter_vm()
+    try:
+        q = k.qmp(timeout=5)
+        r = q.cmd("x-set-console-log", {"path": fifo})
+        check("error" in r and r["error"]["desc"].startswith("'path': ") and
+              fifo in r["error"]["desc"], "FIFO: %r" % r)
+        r = q.cmd("x-set-console-log", {"path": TMP})
+        check("error" in r and "'path'" in r["error"]["desc"] and TMP in r["error"]["desc"],
+              "directory: %r" % r)
+        q.ok("x-set-console-log", {"path": "/dev/null"})
+        check(k.qmp(timeout=5).ok("query-status")["running"], "a second client after the FIFO")
+        k.proc.terminate()
+        check(k.wait(5) is not None, "no exit on SIGTERM")
+    finally:
+        k.kill()
+    for path in ("/nonexistent/dir/x", TMP, fifo):
+        p = subprocess.run([KVMM, "run", "--kernel", os.path.join(FW, "spin.elf"),
+                            "--memory", "32", "--console", "file:" + path],
+                           capture_output=True, text=True, timeout=10)
+        lines = p.stderr.strip().split("\n")
+        check(p.returncode in (1, 2) and len(lines) == 1 and "console: " in lines[0] and
+              path in lines[0], "console file:%s: %d %r" % (path, p.returncode, p.stderr))
+
+
 def t_socket_in_use_and_stale():
     k = counter_vm()
     try:
@@ -889,6 +919,7 @@ TESTS = [
     ("triple_fault_event", t_triple_fault_event),
     ("signal_during_reset", t_signal_during_reset),
     ("socket_in_use_and_stale", t_socket_in_use_and_stale),
+    ("console_log_targets", t_console_log_targets),
     ("ctl_client", t_ctl_client),
     ("sched_runtime", t_sched_runtime),
     ("firecracker_config", t_firecracker_config),
