@@ -449,11 +449,11 @@ static cJSON *cmd_set_sched(struct call *c)
     cJSON *state;
     int ret = 0;
 
+    if (vcpu && !weight)
+        return fail(c, "'vcpu' needs 'weight'");
     if (!adaptive && !cosched && !skew && !weight && !boost)
         return fail(c, "give at least one of 'adaptive', 'coschedule', 'max_skew_ms', "
                     "'boost_weight', 'weight'");
-    if (vcpu && !weight)
-        return fail(c, "'vcpu' needs 'weight'");
     if (vcpu && (vcpu->valuedouble < 0 || vcpu->valuedouble >= n))
         return fail(c, "'vcpu' must be 0..%u", n - 1);
     if (weight && (weight->valuedouble < 1 || weight->valuedouble > 10000))

@@ -331,6 +331,10 @@ def t_bad_arguments():
             check(isinstance(r["error"]["desc"], str) and r["error"]["desc"], "no desc %r" % r)
         r = q.cmd("x-set-sched", {"adaptive": True, "coschedule": True})
         check("cgroups" in r["error"]["desc"], "adaptive without cgroups %r" % r)
+        for args in ({"vcpu": 0}, {"vcpu": 0, "coschedule": True}):
+            r = q.cmd("x-set-sched", args)
+            check(r.get("error", {}).get("desc") == "'vcpu' needs 'weight'",
+                  "x-set-sched %r: %r" % (args, r))
         cs = q.ok("x-query-sched")["vms"][0]["coschedule"]
         check(cs["enabled"] is False, "a failed x-set-sched changed co-scheduling %r" % cs)
         q.ok("x-set-sched", {"coschedule": True, "max_skew_ms": 20})   # needs no cgroups
