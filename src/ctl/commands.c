@@ -1,5 +1,6 @@
 /* QMP command table and handlers.  Every command may name a VM with the
- * "vm" argument; without it a process with one VM means that one. */
+ * "vm" argument (process-wide ones only check that it exists); without it
+ * a process with one VM means that one. */
 #include "ctl/commands.h"
 
 #include <cjson/cJSON.h>
@@ -618,24 +619,23 @@ static bool args_check(const struct command *cmd, struct call *c)
     return true;
 }
 
+/* A "vm" argument must name a VM, even for a process-wide command. */
 static bool vm_select(const struct command *cmd, struct call *c)
 {
     const cJSON *name = arg(c, "vm");
 
-    if (cmd->sel == SEL_NONE)
-        return true;
     if (name) {
         c->sv = sup_find(c->sup, name->valuestring);
         if (!c->sv)
             return fail(c, "no VM named '%.64s'", name->valuestring), false;
-    } else if (sup_count(c->sup) == 1) {
-        c->sv = sup_at(c->sup, 0);
-    } else if (cmd->sel != SEL_FILTER) {
+    }
+    if (cmd->sel == SEL_NONE || (cmd->sel == SEL_FILTER && !name))
+        return true;
+    if (!name && sup_count(c->sup) != 1)
         return fail(c, "this process runs %zu VMs: name one with the 'vm' argument",
                     sup_count(c->sup)), false;
-    }
-    if (cmd->sel == SEL_FILTER && !name)
-        c->sv = NULL;
+    if (!name)
+        c->sv = sup_at(c->sup, 0);
     if (cmd->sel != SEL_LIVE)
         return true;
     c->vm = sup_vm_acquire(c->sv);

@@ -201,16 +201,25 @@ static bool client_send_error(struct ctl_client *c, const char *cls, const char 
 
 /* ---- requests */
 
+/* Negotiation concerns the connection: no "vm" argument here. */
 static bool client_capabilities(struct ctl_client *c, const cJSON *args, const cJSON *id)
 {
     const cJSON *enable = args ? cJSON_GetObjectItemCaseSensitive(args, "enable") : NULL;
+    char desc[128];
+    const cJSON *m;
     cJSON *msg;
 
     if (c->negotiated)
         return client_send_error(c, "CommandNotFound",
                                  "capabilities negotiation is already complete", id);
-    if (args && (cJSON_GetArraySize(args) > (enable ? 1 : 0) ||
-                 (enable && (!cJSON_IsArray(enable) || cJSON_GetArraySize(enable)))))
+    cJSON_ArrayForEach(m, args) {
+        if (strcmp(m->string, "enable")) {
+            snprintf(desc, sizeof(desc), "parameter '%.64s' is unexpected for qmp_capabilities",
+                     m->string);
+            return client_send_error(c, "GenericError", desc, id);
+        }
+    }
+    if (enable && (!cJSON_IsArray(enable) || cJSON_GetArraySize(enable)))
         return client_send_error(c, "GenericError",
                                  "no capabilities are available: 'enable' must be empty", id);
     c->negotiated = true;

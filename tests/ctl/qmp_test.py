@@ -331,6 +331,16 @@ def t_bad_arguments():
             check(isinstance(r["error"]["desc"], str) and r["error"]["desc"], "no desc %r" % r)
         r = q.cmd("x-set-sched", {"adaptive": True, "coschedule": True})
         check("cgroups" in r["error"]["desc"], "adaptive without cgroups %r" % r)
+        for name in ("query-version", "query-commands", "query-status", "x-query-vms", "stop"):
+            r = q.cmd(name, {"vm": "nope"})
+            check(r.get("error", {}).get("desc") == "no VM named 'nope'",
+                  "%s with an unknown vm: %r" % (name, r))
+        check(q.ok("query-version", {"vm": "vm0"})["package"].startswith("kvmm"),
+              "query-version with vm")
+        q2 = k.qmp(negotiate=False)
+        r = q2.cmd("qmp_capabilities", {"vm": "vm0"})
+        check("error" in r and "'vm'" in r["error"]["desc"], "qmp_capabilities with vm: %r" % r)
+        q2.close()
         for args in ({"vcpu": 0}, {"vcpu": 0, "coschedule": True}):
             r = q.cmd("x-set-sched", args)
             check(r.get("error", {}).get("desc") == "'vcpu' needs 'weight'",
