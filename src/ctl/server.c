@@ -17,6 +17,7 @@
 
 #include "ctl/commands.h"
 #include "ctl/events.h"
+#include "ctl/qmp_json.h"
 #include "ctl/qmp_reader.h"
 #include "util/evloop.h"
 #include "util/log.h"
@@ -162,6 +163,9 @@ static bool client_send(struct ctl_client *c, const char *text)
         c->out_cap = cap;
     }
     memcpy(c->out + c->out_len, text, len);
+    /* Strings from the guest or the host may hold anything; a cut name
+     * may end inside a character: what goes out is UTF-8 all the same. */
+    qmp_json_utf8_repair(c->out + c->out_len, len);
     c->out_len += len;
     c->out[c->out_len++] = '\r';
     c->out[c->out_len++] = '\n';
@@ -256,14 +260,14 @@ static const char *request_check(const cJSON *req, const char **name, const cJSO
 
 static bool client_request(struct ctl_client *c, const char *text, size_t len)
 {
-    cJSON *req = cJSON_ParseWithLength(text, len), *ret;
-    const cJSON *id, *args = NULL;
-    const char *name = NULL, *bad;
     struct ctl_error err = { .cls = "GenericError" };
+    const char *name = NULL, *bad;
+    const cJSON *id, *args = NULL;
+    cJSON *req, *ret;
     bool ok;
 
-    if (!req)
-        return client_send_error(c, "GenericError", "JSON parse error", NULL);
+    if (qmp_json_parse(text, len, &req, err.desc, sizeof(err.desc)))
+        return client_send_error(c, "GenericError", err.desc, NULL);
     id = cJSON_GetObjectItemCaseSensitive(req, "id");
     bad = request_check(req, &name, &args);
     if (bad) {

@@ -50,14 +50,17 @@ class Qmp:
     def send(self, obj):
         self.send_raw(json.dumps(obj).encode() + b"\n")
 
-    def read(self):
+    def read_line(self):
         while b"\n" not in self.buf:
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise Fail("connection closed by kvmm")
             self.buf += chunk
         line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
+        return line
+
+    def read(self):
+        return json.loads(self.read_line())
 
     def reply(self):
         """The next reply; events met on the way are kept."""
@@ -439,6 +442,35 @@ def t_malformed():
         check("deeper" in r["error"]["desc"], "nesting %r" % r)
         check(q.ok("query-status")["status"] == "running", "after resync")
         wait_counter(q, before)
+        q.ok("quit")
+        check(k.wait() == 0, "exit status")
+    finally:
+        k.kill()
+
+
+def t_strict_json():
+    """Strings with invalid UTF-8 or control characters are refused (the
+    connection stays usable, every reply is valid JSON)."""
+    k = counter_vm()
+    try:
+        q = k.qmp()
+
+        def refused(raw, desc):
+            q.send_raw(raw + b"\n")
+            line = q.read_line()
+            r = json.loads(line.decode("utf-8"))    # strict: kvmm sends UTF-8
+            check(r.get("error", {}).get("class") == "GenericError" and "id" not in r and
+                  r["error"]["desc"].startswith(desc), "%r -> %r" % (raw, line))
+        for raw in (b'{"execute": "query-status", "id": "\xff\xfe\x80"}',
+                    b'{"execute": "query-\xc0\xafstatus"}',
+                    b'{"execute": "\xed\xa0\x80"}'):
+            refused(raw, "JSON parse error: invalid UTF-8")
+        refused(b'{"execute": "query-status", "id": "a\x01\x1b[31m"}',
+                "JSON parse error: control character")
+        check(q.ok("query-status")["running"], "the connection after refused messages")
+        # A name cut in the middle of a character still makes UTF-8.
+        r = q.cmd("nop" + "\u20ac" * 30)
+        check(r["error"]["class"] == "CommandNotFound", "long unknown command %r" % r)
         q.ok("quit")
         check(k.wait() == 0, "exit status")
     finally:
@@ -925,6 +957,7 @@ TESTS = [
     ("commands_and_events", t_commands),
     ("bad_arguments", t_bad_arguments),
     ("malformed_1000", t_malformed),
+    ("strict_json", t_strict_json),
     ("pause_resume_counter", t_pause_resume_counter),
     ("panic", t_panic_event),
     ("vm_argument", t_panic_event_live),

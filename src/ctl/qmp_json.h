@@ -1,0 +1,20 @@
+/* One QMP message as JSON, strictly: what cJSON lets through is refused
+ * here (raw control characters and invalid UTF-8 in strings). */
+#ifndef KVMM_CTL_QMP_JSON_H
+#define KVMM_CTL_QMP_JSON_H
+
+#include <stddef.h>
+
+#include "types.h"
+
+struct cJSON;
+
+/* Parse text[0..len); on failure *out is NULL and err holds the reason
+ * ("JSON parse error..."). */
+int qmp_json_parse(const char *text, size_t len, struct cJSON **out, char *err,
+                   size_t errlen) WUR;
+/* Replace every byte of s[0..len) that is not part of a valid UTF-8
+ * sequence by '?'. */
+void qmp_json_utf8_repair(char *s, size_t len);
+
+#endif

@@ -1,0 +1,81 @@
+/* Strict parsing of one QMP message: what cJSON would let through
+ * (control characters, invalid UTF-8). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+
+#include "ctl/qmp_json.h"
+
+/* The error for text[0..n), "" when it parses. */
+static const char *parse_n(const char *text, size_t n)
+{
+    static char err[256];
+    cJSON *root;
+
+    err[0] = '\0';
+    if (!qmp_json_parse(text, n, &root, err, sizeof(err))) {
+        assert_non_null(root);
+        cJSON_Delete(root);
+        return "";
+    }
+    assert_null(root);
+    return err;
+}
+
+static const char *parse(const char *text)
+{
+    return parse_n(text, strlen(text));
+}
+
+static void test_valid_messages(void **state)
+{
+    assert_string_equal(parse("{\"execute\": \"query-status\"}"), "");
+    assert_string_equal(parse("{\"a\": \"h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}"), "");
+    assert_string_equal(parse("{\"b\": [\"\\\\u0000\"]}"), "");   /* a backslash, then u0000 */
+    assert_string_equal(parse("{\"a\": {\"x\": 1}, \"b\": {\"x\": 2}}"), "");
+    assert_string_equal(parse("{\"a\": \"\\u0041\\ud83d\\ude00\\n\"}"), "");
+}
+
+static void test_bad_text(void **state)
+{
+    static const char *const bad_utf8[] = {
+        "{\"a\": \"\xff\"}", "{\"a\": \"\xc0\xaf\"}", "{\"a\": \"\xe0\x80\xaf\"}",
+        "{\"a\": \"\xed\xa0\x80\"}", "{\"a\": \"\xf4\x90\x80\x80\"}", "{\"a\": \"\xc3\"}",
+        "{\"\x80\": 1}",
+    };
+
+    for (size_t i = 0; i < sizeof(bad_utf8) / sizeof(bad_utf8[0]); i++)
+        assert_string_equal(parse(bad_utf8[i]), "JSON parse error: invalid UTF-8 in a string");
+    assert_string_equal(parse("{\"a\": \"x\x1by\"}"),
+                        "JSON parse error: control character in a string");
+    assert_string_equal(parse("{\"a\": \"x\ny\"}"),
+                        "JSON parse error: control character in a string");
+    assert_string_equal(parse("{\"a\":\x0c 1}"),
+                        "JSON parse error: control character outside a string");
+    assert_string_equal(parse("{\"a\": 1,}"), "JSON parse error");
+}
+
+static void test_utf8_repair(void **state)
+{
+    char s[] = "ok \xc3\xa9 \xe2\x82 \xff \xf0\x9f\x98\x80 \xe2";
+
+    qmp_json_utf8_repair(s, strlen(s));
+    assert_string_equal(s, "ok \xc3\xa9 ?? ? \xf0\x9f\x98\x80 ?");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_messages),
+        cmocka_unit_test(test_bad_text),
+        cmocka_unit_test(test_utf8_repair),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
