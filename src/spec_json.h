@@ -1,6 +1,7 @@
 /* Helpers shared by the spec parsers (spec.c, spec_dev.c, spec_net.c,
- * spec_sched.c, spec_fc.c): one-line errors that name the JSON path or the
- * flag, and strict reading of JSON text. */
+ * spec_sched.c, spec_fc.c) and the control socket's message checks
+ * (ctl/qmp_json.c): one-line errors that name the JSON path or the flag,
+ * and strict reading of JSON text. */
 #ifndef KVMM_SPEC_JSON_H
 #define KVMM_SPEC_JSON_H
 

@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spec_json.h"
+
+#define QMP_LABEL_LEN 256   /* a JSON path in a message */
+
 static bool json_space(unsigned char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
@@ -57,8 +61,9 @@ void qmp_json_utf8_repair(char *s, size_t len)
 }
 
 /* Walk the string after the quote at s[*i - 1] up to its closing quote
- * (*i ends past it); returns why it is not valid JSON, or NULL. */
-static const char *text_string(const unsigned char *s, size_t len, size_t *i)
+ * (*i ends past it); returns why it is not valid JSON, or NULL.  *nul is
+ * set when it holds U+0000, raw or escaped. */
+static const char *text_string(const unsigned char *s, size_t len, size_t *i, bool *nul)
 {
     while (*i < len) {
         unsigned char c = s[(*i)++];
@@ -67,7 +72,11 @@ static const char *text_string(const unsigned char *s, size_t len, size_t *i)
         if (c == '"')
             return NULL;
         if (c == '\\') {
-            (*i)++;     /* the escaped character */
+            if (len - *i >= 5 && !memcmp(s + *i, "u0000", 5))
+                *nul = true;
+            (*i)++;     /* the escaped character; \u's digits are plain */
+        } else if (c == 0) {
+            *nul = true;
         } else if (c < 0x20) {
             return "control character in a string";
         } else if (c >= 0x80) {
@@ -80,40 +89,89 @@ static const char *text_string(const unsigned char *s, size_t len, size_t *i)
     return NULL;    /* unterminated: the parser says so */
 }
 
-/* What cJSON accepts but JSON does not. */
-static const char *text_check(const char *text, size_t len)
+/* What cJSON accepts but JSON does not; *nul is the ordinal (in text
+ * order, keys and values alike) of the first string holding U+0000, or
+ * -1. */
+static const char *text_check(const char *text, size_t len, long *nul)
 {
     const unsigned char *s = (const unsigned char *)text;
+    long strings = 0;
     size_t i = 0;
 
+    *nul = -1;
     while (i < len) {
         unsigned char c = s[i++];
+        bool has_nul = false;
         const char *bad;
 
         if (c < 0x20 && !json_space(c))
             return "control character outside a string";
         if (c != '"')
             continue;
-        bad = text_string(s, len, &i);
+        bad = text_string(s, len, &i, &has_nul);
         if (bad)
             return bad;
+        if (has_nul && *nul < 0)
+            *nul = strings;
+        strings++;
     }
     return NULL;
 }
 
+/* Visit v's strings in text order (cJSON keeps it), counting them in
+ * *strings to find ordinal nul; refuse repeated keys at any depth. */
+static int tree_check(const cJSON *v, const char *label, long *strings, long nul, char *err,
+                      size_t errlen)
+{
+    char sub[QMP_LABEL_LEN];
+    const cJSON *m;
+    size_t index = 0;
+    int ret;
+
+    if (cJSON_IsString(v) && (*strings)++ == nul)
+        return spec_fail(err, errlen, label, "strings must not contain U+0000");
+    cJSON_ArrayForEach(m, v) {
+        if (cJSON_IsObject(v)) {
+            spec_path_join(sub, sizeof(sub), label, m->string);
+            if ((*strings)++ == nul)
+                return spec_fail(err, errlen, sub, "keys must not contain U+0000");
+            if (spec_json_key_repeated(v, m))
+                return spec_fail(err, errlen, sub, "duplicate key");
+        } else {
+            snprintf(sub, sizeof(sub), "%s[%zu]", label, index++);
+        }
+        ret = tree_check(m, sub, strings, nul, err, errlen);
+        if (ret)
+            return ret;
+    }
+    return 0;
+}
+
 int qmp_json_parse(const char *text, size_t len, cJSON **out, char *err, size_t errlen)
 {
-    const char *bad = text_check(text, len);
+    long nul, strings = 0;
+    const char *bad;
+    cJSON *root;
+    int ret;
 
     *out = NULL;
+    bad = text_check(text, len, &nul);
     if (bad) {
         snprintf(err, errlen, "JSON parse error: %s", bad);
         return -EINVAL;
     }
-    *out = cJSON_ParseWithLength(text, len);
-    if (!*out) {
+    root = cJSON_ParseWithLength(text, len);
+    if (!root) {
         snprintf(err, errlen, "JSON parse error");
         return -EINVAL;
     }
+    ret = tree_check(root, "", &strings, nul, err, errlen);
+    if (!ret && nul >= 0)   /* not met on the walk: refuse all the same */
+        ret = spec_fail(err, errlen, "(root)", "strings must not contain U+0000");
+    if (ret) {
+        cJSON_Delete(root);
+        return ret;
+    }
+    *out = root;
     return 0;
 }

@@ -1,5 +1,6 @@
 /* One QMP message as JSON, strictly: what cJSON lets through is refused
- * here (raw control characters and invalid UTF-8 in strings). */
+ * here (raw control characters and invalid UTF-8 in strings, U+0000,
+ * which would cut a string short, repeated keys). */
 #ifndef KVMM_CTL_QMP_JSON_H
 #define KVMM_CTL_QMP_JSON_H
 
@@ -10,7 +11,7 @@
 struct cJSON;
 
 /* Parse text[0..len); on failure *out is NULL and err holds the reason
- * ("JSON parse error..."). */
+ * ("JSON parse error...", or "PATH: duplicate key" and the like). */
 int qmp_json_parse(const char *text, size_t len, struct cJSON **out, char *err,
                    size_t errlen) WUR;
 /* Replace every byte of s[0..len) that is not part of a valid UTF-8

@@ -449,8 +449,9 @@ def t_malformed():
 
 
 def t_strict_json():
-    """Strings with invalid UTF-8 or control characters are refused (the
-    connection stays usable, every reply is valid JSON)."""
+    """Strings with invalid UTF-8, control characters or U+0000 and repeated
+    keys are refused (nothing runs, the connection stays usable, every reply
+    is valid JSON)."""
     k = counter_vm()
     try:
         q = k.qmp()
@@ -467,6 +468,16 @@ def t_strict_json():
             refused(raw, "JSON parse error: invalid UTF-8")
         refused(b'{"execute": "query-status", "id": "a\x01\x1b[31m"}',
                 "JSON parse error: control character")
+        refused(b'{"execute": "query-status\\u0000junk"}', "execute: ")
+        refused(b'{"execute": "query-status\x00junk"}', "execute: ")
+        refused(b'{"execute": "query-status", "arguments": {"vm": "vm0\\u0000junk"}}',
+                "arguments.vm: ")
+        refused(b'{"execute": "query-status", "id": 1, "id": 2}', "id: duplicate key")
+        refused(b'{"execute": "x-set-halt-poll", "arguments": {"ns": 1, "ns": "x"}}',
+                "arguments.ns: duplicate key")
+        refused(b'{"execute": "query-status", "id": {"a": [{"b": 1, "b": 2}]}}',
+                "id.a[0].b: duplicate key")
+        refused(b'{"execute": "query-status", "execute": "quit"}', "execute: duplicate key")
         check(q.ok("query-status")["running"], "the connection after refused messages")
         # A name cut in the middle of a character still makes UTF-8.
         r = q.cmd("nop" + "\u20ac" * 30)

@@ -1,5 +1,5 @@
 /* Strict parsing of one QMP message: what cJSON would let through
- * (control characters, invalid UTF-8). */
+ * (control characters, invalid UTF-8, U+0000, repeated keys). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,7 +12,7 @@
 
 #include "ctl/qmp_json.h"
 
-/* The error for text[0..n), "" when it parses. */
+/* The error for text (sized by strlen, or n when given), "" when it parses. */
 static const char *parse_n(const char *text, size_t n)
 {
     static char err[256];
@@ -61,6 +61,33 @@ static void test_bad_text(void **state)
     assert_string_equal(parse("{\"a\": 1,}"), "JSON parse error");
 }
 
+static void test_nul_named(void **state)
+{
+    static const char raw_nul[] = "{\"execute\": \"query-\0status\"}";
+
+    assert_string_equal(parse("{\"execute\": \"query-status\\u0000junk\"}"),
+                        "execute: strings must not contain U+0000");
+    assert_string_equal(parse_n(raw_nul, sizeof(raw_nul) - 1),
+                        "execute: strings must not contain U+0000");
+    assert_string_equal(parse("{\"execute\": \"x\", \"arguments\": {\"vm\": \"vm0\\u0000junk\"}}"),
+                        "arguments.vm: strings must not contain U+0000");
+    assert_string_equal(parse("{\"arguments\": {\"vm\\u0000x\": 1}}"),
+                        "arguments.vm: keys must not contain U+0000");
+    assert_string_equal(parse("{\"id\": [\"a\", {\"b\": [\"c\\u0000\"]}]}"),
+                        "id[1].b[0]: strings must not contain U+0000");
+}
+
+static void test_duplicate_keys(void **state)
+{
+    assert_string_equal(parse("{\"execute\": \"query-status\", \"execute\": \"quit\"}"),
+                        "execute: duplicate key");
+    assert_string_equal(parse("{\"arguments\": {\"ns\": 1, \"ns\": 2}}"),
+                        "arguments.ns: duplicate key");
+    assert_string_equal(parse("{\"id\": [{\"a\": {\"b\": 1, \"b\": 1}}]}"),
+                        "id[0].a.b: duplicate key");
+    assert_string_equal(parse("{\"i\\u0064\": 1, \"id\": 2}"), "id: duplicate key");
+}
+
 static void test_utf8_repair(void **state)
 {
     char s[] = "ok \xc3\xa9 \xe2\x82 \xff \xf0\x9f\x98\x80 \xe2";
@@ -74,6 +101,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_messages),
         cmocka_unit_test(test_bad_text),
+        cmocka_unit_test(test_nul_named),
+        cmocka_unit_test(test_duplicate_keys),
         cmocka_unit_test(test_utf8_repair),
     };
 
