@@ -175,3 +175,67 @@ int qmp_json_parse(const char *text, size_t len, cJSON **out, char *err, size_t 
     *out = root;
     return 0;
 }
+
+/* Copy to out the value of the index-th member of the object in text,
+ * without whitespace outside strings; returns its length. */
+static size_t member_text(const char *text, size_t len, size_t index, char *out)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t depth = 0, member = 0, n = 0, i = 0;
+    bool copying = false, nul;
+
+    while (i < len) {
+        size_t start = i;
+        unsigned char c = s[i++];
+
+        if (c == '"') {
+            if (text_string(s, len, &i, &nul))
+                return 0;
+            if (copying) {
+                memcpy(out + n, text + start, i - start);
+                n += i - start;
+            }
+            continue;
+        }
+        if (depth == 1 && (c == ',' || c == '}')) {
+            if (copying || c == '}')
+                break;
+            member++;
+            continue;
+        }
+        if (depth == 1 && c == ':') {
+            copying = member == index;
+            continue;
+        }
+        if (c == '{' || c == '[')
+            depth++;
+        else if (c == '}' || c == ']')
+            depth--;
+        if (copying && !json_space(c))
+            out[n++] = (char)c;
+    }
+    return n;
+}
+
+cJSON *qmp_json_member_raw(const char *text, size_t len, const cJSON *root, const char *key)
+{
+    const cJSON *m;
+    size_t index = 0, n;
+    cJSON *item;
+    char *buf;
+
+    if (!cJSON_IsObject(root))
+        return NULL;
+    for (m = root->child; m && strcmp(m->string, key); m = m->next)
+        index++;
+    if (!m)
+        return NULL;
+    buf = malloc(len + 1);
+    if (!buf)
+        return cJSON_Duplicate(m, true);
+    n = member_text(text, len, index, buf);
+    buf[n] = '\0';
+    item = n ? cJSON_CreateRaw(buf) : cJSON_Duplicate(m, true);
+    free(buf);
+    return item;
+}

@@ -262,13 +262,13 @@ static bool client_request(struct ctl_client *c, const char *text, size_t len)
 {
     struct ctl_error err = { .cls = "GenericError" };
     const char *name = NULL, *bad;
-    const cJSON *id, *args = NULL;
-    cJSON *req, *ret;
+    const cJSON *args = NULL;
+    cJSON *req, *id, *ret;
     bool ok;
 
     if (qmp_json_parse(text, len, &req, err.desc, sizeof(err.desc)))
         return client_send_error(c, "GenericError", err.desc, NULL);
-    id = cJSON_GetObjectItemCaseSensitive(req, "id");
+    id = qmp_json_member_raw(text, len, req, "id");
     bad = request_check(req, &name, &args);
     if (bad) {
         ok = client_send_error(c, "GenericError", bad, id);
@@ -289,6 +289,7 @@ static bool client_request(struct ctl_client *c, const char *text, size_t len)
             cJSON_AddItemToObject(msg, "id", cJSON_Duplicate(id, true));
         ok = client_send_json(c, msg);
     }
+    cJSON_Delete(id);
     cJSON_Delete(req);
     return ok;
 }

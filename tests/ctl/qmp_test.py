@@ -451,7 +451,7 @@ def t_malformed():
 def t_strict_json():
     """Strings with invalid UTF-8, control characters or U+0000 and repeated
     keys are refused (nothing runs, the connection stays usable, every reply
-    is valid JSON)."""
+    is valid JSON); the id comes back as written."""
     k = counter_vm()
     try:
         q = k.qmp()
@@ -482,6 +482,13 @@ def t_strict_json():
         # A name cut in the middle of a character still makes UTF-8.
         r = q.cmd("nop" + "\u20ac" * 30)
         check(r["error"]["class"] == "CommandNotFound", "long unknown command %r" % r)
+        for raw_id in (b"1e400", b"12345678901234567890123", b"-0.0", b'{"a":[1.50,"x y"]}'):
+            spaced = raw_id.replace(b",", b" , ")
+            q.send_raw(b'{"execute": "query-status", "id": ' + spaced + b"}\n")
+            line = q.read_line().rstrip(b"\r")
+            check(line.endswith(b',"id":' + raw_id + b"}"), "id %r -> %r" % (spaced, line))
+        check(q.cmd("query-status", id=12345678901234567890123)["id"] == 12345678901234567890123,
+              "big integer id")
         q.ok("quit")
         check(k.wait() == 0, "exit status")
     finally:

@@ -1,5 +1,6 @@
 /* Strict parsing of one QMP message: what cJSON would let through
- * (control characters, invalid UTF-8, U+0000, repeated keys). */
+ * (control characters, invalid UTF-8, U+0000, repeated keys) and the
+ * "id" kept as written. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -88,6 +89,43 @@ static void test_duplicate_keys(void **state)
     assert_string_equal(parse("{\"i\\u0064\": 1, \"id\": 2}"), "id: duplicate key");
 }
 
+/* The raw text of root's member key, or NULL. */
+static char *member(const char *text, const char *key)
+{
+    cJSON *root, *item;
+    char err[256], *out = NULL;
+
+    assert_int_equal(qmp_json_parse(text, strlen(text), &root, err, sizeof(err)), 0);
+    item = qmp_json_member_raw(text, strlen(text), root, key);
+    if (item) {
+        assert_true(cJSON_IsRaw(item));
+        out = strdup(item->valuestring);
+    }
+    cJSON_Delete(item);
+    cJSON_Delete(root);
+    return out;
+}
+
+static void test_id_as_written(void **state)
+{
+    static const char *const cases[][2] = {
+        { "{\"execute\": \"x\", \"id\": 1e400}", "1e400" },
+        { "{\"id\": 12345678901234567890123, \"execute\": \"x\"}", "12345678901234567890123" },
+        { "{\"execute\":\"x\" , \"id\" :\n -0.0 }", "-0.0" },
+        { "{\"id\": {\"a\" : [ 1.50 , \"x, }y\" ] }, \"b\": 2}", "{\"a\":[1.50,\"x, }y\"]}" },
+        { "{\"a\": {\"id\": 1}, \"i\\u0064\": \"\\\"q\\\"\"}", "\"\\\"q\\\"\"" },
+    };
+    char *s;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        s = member(cases[i][0], "id");
+        assert_non_null(s);
+        assert_string_equal(s, cases[i][1]);
+        free(s);
+    }
+    assert_null(member("{\"execute\": \"x\", \"a\": {\"id\": 1}}", "id"));
+}
+
 static void test_utf8_repair(void **state)
 {
     char s[] = "ok \xc3\xa9 \xe2\x82 \xff \xf0\x9f\x98\x80 \xe2";
@@ -103,6 +141,7 @@ int main(void)
         cmocka_unit_test(test_bad_text),
         cmocka_unit_test(test_nul_named),
         cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_id_as_written),
         cmocka_unit_test(test_utf8_repair),
     };
 
