@@ -45,6 +45,11 @@ int spec_output_file_check(const char *path, const char *label, char *err, size_
 	struct stat st;
 	int e;
 
+	if (!stat(path, &st) && !S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode) &&
+	    !S_ISCHR(st.st_mode))
+		/* A FIFO or socket: opening or writing it could wait forever. */
+		return spec_fail(err, errlen, label, "%s: not a regular file or character device",
+				 spec_show(path, buf, sizeof(buf)));
 	if (!stat(path, &st))
 		e = S_ISDIR(st.st_mode) ? EISDIR : access(path, W_OK) ? errno : 0;
 	else if (errno == ENOENT)

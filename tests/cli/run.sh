@@ -84,6 +84,9 @@ expect control-empty 2 '^kvmm: --control: expected a socket path, got ""$' -- \
     run --kernel "$FW" --memory 32 --control ""
 expect console-file-nodir 2 '^kvmm: --console: cannot write /nonexistent/c\.log: No such file or directory$' -- \
     run --kernel "$FW" --memory 32 --console file:/nonexistent/c.log
+mkfifo "$T/console.fifo"
+expect console-file-fifo 2 '^kvmm: --console: .*/console\.fifo: not a regular file or character device$' -- \
+    run --kernel "$FW" --memory 32 --console "file:$T/console.fifo"
 expect control-too-long 2 '^kvmm: --control: expected a socket path of at most 107 bytes, got 125$' -- \
     run --kernel "$FW" --memory 32 --control "/tmp/$(head -c 120 /dev/zero | tr '\0' a)"
 
