@@ -199,6 +199,12 @@ int spec_disk_add_text(struct vm_spec *vm, const char *text, const char *base_di
 
 	if (!copy)
 		return dev_fail_nomem(err, errlen, label);
+	if (strstr(text, ",,") || (text[0] && text[strlen(text) - 1] == ',')) {
+		free(copy);
+		return spec_fail(err, errlen, label, "empty option in \"%.60s\" (expected "
+				 "PATH[,ro][,serial=S][,cache=none|writeback][,queues=N][,coalesce_us=N])",
+				 text);
+	}
 	tok = strtok_r(copy, ",", &save);
 	ret = disk_path_set(&d, tok && text[0] != ',' ? tok : "", base_dir, label, err, errlen);
 	while (!ret && (tok = strtok_r(NULL, ",", &save)))

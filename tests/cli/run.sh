@@ -94,6 +94,9 @@ expect control-too-long 2 '^kvmm: --control: expected a socket path of at most 1
 expect disk-serial-twice 2 '^kvmm: --disk: serial= given twice$' -- \
     run --kernel "$FW" --memory 32 --disk "$PWD/$FW,ro,serial=a,serial=b"
 
+expect disk-empty-option 2 '^kvmm: --disk: empty option in ".*,,ro" \(expected PATH' -- \
+    run --kernel "$FW" --memory 32 --disk "$PWD/$FW,,ro"
+
 # A bad TX polling setting is refused before the VM runs, naming the
 # variable, and the TAP kvmm would have created is not left behind.
 KVMM_NET_TX_POLL_US=abc expect bad-net-tx-poll 1 "KVMM_NET_TX_POLL_US: expected microseconds from 0 to 10000, got 'abc'" -- \
