@@ -209,8 +209,10 @@ for label, getter, higher, target, goal in ROWS:
     if ratio is None:
         verdict = "not measured"
     elif higher:
+        short = (1 - ratio / target) * 100
         verdict = ("**met**" if ratio >= target else
-                   "**missed** by %.0f%% (needs %.2f× more)" % ((1 - ratio / target) * 100, target / ratio))
+                   "**missed** by %.*f%% (needs %.*f× more)" % (
+                       1 if short < 1 else 0, short, 3 if short < 1 else 2, target / ratio))
     else:
         verdict = ("**met**" if ratio <= target else
                    "**missed**: %.2f× the allowed count" % (ratio / target))
